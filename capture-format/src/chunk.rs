@@ -1,0 +1,276 @@
+//! Event chunks: building one from events, and decoding one back.
+
+use std::collections::BTreeSet;
+
+use crate::codec::{decode_all, ColumnDecoder, ColumnEncoder};
+use crate::error::{Error, Malformed};
+use crate::layout::{
+    ChunkHeader, CHUNK_HEADER_LEN, CODEC_ZSTD, ENCODING_COLUMNS_V1, MAX_CHUNK_RAW_LEN,
+};
+use crate::model::{Event, EventBody};
+
+/// A compressed chunk as it sits in an EVENTS block, with what the index says about it.
+/// Readers hand these out and writers take them back, so sealing a capture from rolling
+/// segments copies bytes instead of recompressing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawChunk {
+    pub first_ts: u64,
+    pub last_ts: u64,
+    pub first_seq: u64,
+    pub event_count: u32,
+    /// Layout of the decompressed records (1 = rows).
+    pub encoding: u8,
+    /// Compression of `data` (1 = one zstd frame).
+    pub codec: u8,
+    /// Length of `data` once decompressed.
+    pub raw_len: u64,
+    /// Sorted, distinct pids and cgroup ids of the events, for the index.
+    pub pids: Vec<u32>,
+    pub cgroup_ids: Vec<u64>,
+    /// The compressed records.
+    pub data: Vec<u8>,
+}
+
+impl RawChunk {
+    /// Decompresses and decodes the events. `index`/`offset` only label errors.
+    pub fn decode(&self) -> Result<Vec<Event>, Error> {
+        let header = self.header();
+        decode_chunk_body(&header, &self.data).map_err(|reason| Error::BadChunk {
+            index: 0,
+            offset: 0,
+            reason,
+        })
+    }
+
+    pub(crate) fn header(&self) -> ChunkHeader {
+        ChunkHeader {
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            first_seq: self.first_seq,
+            event_count: self.event_count,
+            encoding: self.encoding,
+            codec: self.codec,
+            raw_len: self.raw_len,
+        }
+    }
+
+    /// The EVENTS block payload: chunk header then the compressed bytes.
+    pub(crate) fn payload_parts(&self) -> ([u8; CHUNK_HEADER_LEN], &[u8]) {
+        (self.header().encode(), &self.data)
+    }
+}
+
+/// Encodes and compresses events into one chunk, outside any file: for a recorder that keeps
+/// its rolling buffer as chunks in memory. `first_seq` numbers the first event.
+pub fn encode_chunk(events: &[Event], first_seq: u64, zstd_level: i32) -> Result<RawChunk, Error> {
+    let mut b = ChunkBuilder::default();
+    for e in events {
+        b.push(e).map_err(|refused| Error::InvalidInput {
+            reason: refused.to_string(),
+        })?;
+    }
+    b.finish(first_seq, zstd_level)?
+        .ok_or_else(|| Error::InvalidInput {
+            reason: "a chunk needs at least one event".into(),
+        })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushRefused {
+    ChunkFull,
+    EventTooLarge(usize),
+}
+
+impl std::fmt::Display for PushRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushRefused::ChunkFull => write!(
+                f,
+                "events encode to more than the {MAX_CHUNK_RAW_LEN}-byte chunk limit"
+            ),
+            PushRefused::EventTooLarge(n) => write!(
+                f,
+                "one event encodes to {n} bytes, more than the {MAX_CHUNK_RAW_LEN}-byte chunk limit"
+            ),
+        }
+    }
+}
+
+/// Accumulates encoded events until the writer decides the chunk is big enough.
+#[derive(Default)]
+pub(crate) struct ChunkBuilder {
+    encoder: ColumnEncoder,
+    count: u32,
+    min_ts: u64,
+    max_ts: u64,
+    pids: BTreeSet<u32>,
+    cgroups: BTreeSet<u64>,
+    // Consecutive events usually share a pid and cgroup; skipping the set insert for
+    // repeats keeps push cheap.
+    last_pid: Option<u32>,
+    last_cgroup: Option<u64>,
+}
+
+impl ChunkBuilder {
+    pub fn raw_len(&self) -> usize {
+        self.encoder.raw_len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.count == u32::MAX
+    }
+
+    /// Appends one event, unless that would take the chunk past the size readers accept:
+    /// then nothing changes and the caller flushes (or, for a lone event, gives up).
+    pub fn push(&mut self, e: &Event) -> Result<(), PushRefused> {
+        let mark = self.encoder.mark(e);
+        self.encoder.encode(e);
+        let raw_len = self.encoder.raw_len();
+        if raw_len as u64 > MAX_CHUNK_RAW_LEN {
+            self.encoder.rollback(mark);
+            return Err(if self.count == 0 {
+                PushRefused::EventTooLarge(raw_len)
+            } else {
+                PushRefused::ChunkFull
+            });
+        }
+        if self.count == 0 {
+            self.min_ts = e.ts;
+            self.max_ts = e.ts;
+        } else {
+            self.min_ts = self.min_ts.min(e.ts);
+            self.max_ts = self.max_ts.max(e.ts);
+        }
+        self.count += 1;
+        self.note_pid(e.pid);
+        match &e.body {
+            EventBody::Syscall(s) => self.note_cgroup(s.cgroup_id),
+            EventBody::Fork(f) => {
+                self.note_pid(f.child_pid);
+                self.note_cgroup(f.cgroup_id);
+            }
+            EventBody::Exec(x) => self.note_cgroup(x.cgroup_id),
+            EventBody::Exit(_) => {}
+            EventBody::CgroupMkdir(c) => self.note_cgroup(c.cgroup_id),
+        }
+        Ok(())
+    }
+
+    fn note_pid(&mut self, pid: u32) {
+        if self.last_pid != Some(pid) {
+            self.pids.insert(pid);
+            self.last_pid = Some(pid);
+        }
+    }
+
+    fn note_cgroup(&mut self, id: u64) {
+        if self.last_cgroup != Some(id) {
+            self.cgroups.insert(id);
+            self.last_cgroup = Some(id);
+        }
+    }
+
+    /// Compresses what was pushed and resets the builder; `None` when empty.
+    pub fn finish(&mut self, first_seq: u64, zstd_level: i32) -> Result<Option<RawChunk>, Error> {
+        if self.count == 0 {
+            return Ok(None);
+        }
+        let mut raw = Vec::new();
+        self.encoder.finish_into(&mut raw);
+        let data = zstd::bulk::compress(&raw, zstd_level)?;
+        let chunk = RawChunk {
+            first_ts: self.min_ts,
+            last_ts: self.max_ts,
+            first_seq,
+            event_count: self.count,
+            encoding: ENCODING_COLUMNS_V1,
+            codec: CODEC_ZSTD,
+            raw_len: raw.len() as u64,
+            pids: self.pids.iter().copied().collect(),
+            cgroup_ids: self.cgroups.iter().copied().collect(),
+            data,
+        };
+        self.reset();
+        Ok(Some(chunk))
+    }
+
+    fn reset(&mut self) {
+        self.encoder.reset();
+        self.count = 0;
+        self.pids.clear();
+        self.cgroups.clear();
+        self.last_pid = None;
+        self.last_cgroup = None;
+    }
+}
+
+/// Decompresses and decodes a chunk body; the error string is the reason, to be wrapped
+/// with the chunk's index and offset by the caller.
+pub(crate) fn decode_chunk_body(h: &ChunkHeader, compressed: &[u8]) -> Result<Vec<Event>, String> {
+    let raw = decompress_chunk(h, compressed)?;
+    match h.encoding {
+        ENCODING_COLUMNS_V1 => {
+            decode_all(&raw, h.event_count).map_err(|m: Malformed| m.to_string())
+        }
+        other => Err(format!(
+            "unknown event encoding {other}; written by a newer aftertrace"
+        )),
+    }
+}
+
+/// One chunk's events, decoded as they are asked for: no `Vec<Event>` for the chunk is
+/// built, which keeps a full pass over a capture cache-friendly.
+pub(crate) struct ChunkStream {
+    raw: Vec<u8>,
+    decoder: ColumnDecoder,
+}
+
+impl ChunkStream {
+    pub fn open(h: &ChunkHeader, compressed: &[u8]) -> Result<ChunkStream, String> {
+        let raw = decompress_chunk(h, compressed)?;
+        let decoder = match h.encoding {
+            ENCODING_COLUMNS_V1 => {
+                ColumnDecoder::new(&raw, h.event_count).map_err(|m| m.to_string())?
+            }
+            other => {
+                return Err(format!(
+                    "unknown event encoding {other}; written by a newer aftertrace"
+                ))
+            }
+        };
+        Ok(ChunkStream { raw, decoder })
+    }
+
+    pub fn next_event(&mut self) -> Option<Result<Event, String>> {
+        self.decoder
+            .next(&self.raw)
+            .map(|r| r.map_err(|m| m.to_string()))
+    }
+}
+
+pub(crate) fn decompress_chunk(h: &ChunkHeader, compressed: &[u8]) -> Result<Vec<u8>, String> {
+    if h.codec != CODEC_ZSTD {
+        return Err(format!("unknown chunk codec {}", h.codec));
+    }
+    if h.raw_len > MAX_CHUNK_RAW_LEN {
+        return Err(format!(
+            "claims {} bytes decompressed, over the {MAX_CHUNK_RAW_LEN}-byte limit",
+            h.raw_len
+        ));
+    }
+    // The header's length bounds the output, so a corrupt frame cannot balloon memory.
+    let raw =
+        zstd::bulk::decompress(compressed, h.raw_len as usize).map_err(|e| format!("zstd: {e}"))?;
+    if raw.len() as u64 != h.raw_len {
+        return Err(format!(
+            "decompressed to {} bytes, the header says {}",
+            raw.len(),
+            h.raw_len
+        ));
+    }
+    Ok(raw)
+}

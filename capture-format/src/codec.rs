@@ -1,0 +1,960 @@
+//! Event encoding 1 ("columns"): the records of a chunk split into streams of like fields
+//! (all timestamps together, all first arguments together, ...), which zstd compresses far
+//! better than interleaved records, with syscall arguments predicted from the same thread's
+//! previous call of the same syscall. Normative description: `docs/capture-format.md`,
+//! section 5.
+
+use crate::error::Malformed;
+use crate::model::*;
+use crate::wire::{put_lp_bytes, put_varint, put_zigzag, zigzag, Cursor};
+
+pub(crate) const REC_SYSCALL: u8 = 1;
+pub(crate) const REC_FORK: u8 = 2;
+pub(crate) const REC_EXEC: u8 = 3;
+pub(crate) const REC_EXIT: u8 = 4;
+pub(crate) const REC_CGROUP_MKDIR: u8 = 5;
+
+const P_PATH: u8 = 1;
+const P_STR: u8 = 2;
+const P_FD: u8 = 3;
+const P_FDS: u8 = 4;
+const P_SOCKADDR: u8 = 5;
+const P_BUFFER: u8 = 6;
+const P_STRLIST: u8 = 7;
+
+const SA_INET: u8 = 1;
+const SA_INET6: u8 = 2;
+const SA_UNIX: u8 = 3;
+const SA_OTHER: u8 = 4;
+
+const SYS_HAS_RET: u8 = 1 << 4;
+const SYS_HAS_DURATION: u8 = 1 << 5;
+const SYS_RESERVED: u8 = 0b1100_0000;
+
+// Streams, in the order they are stored.
+const S_TAG: usize = 0;
+const S_TS: usize = 1;
+const S_CPU: usize = 2;
+const S_PID: usize = 3;
+const S_TID: usize = 4;
+const S_NR: usize = 5;
+const S_SFLAGS: usize = 6;
+const S_ARG0: usize = 7;
+const S_RET: usize = 13;
+const S_DUR: usize = 14;
+const S_CGROUP: usize = 15;
+const S_PARAMS: usize = 16;
+const S_BODY: usize = 17;
+pub(crate) const STREAMS: usize = 18;
+
+const PREDICTOR_BITS: u32 = 10;
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    used: bool,
+    tid: u32,
+    nr: u32,
+    args: [u64; 6],
+    cgroup_id: u64,
+}
+
+/// Remembers the arguments of recent (thread, syscall) pairs in a small direct-mapped
+/// table: a thread in a loop repeats its fds, buffers and flags, which then encode as
+/// zero differences. Encoder and decoder run the same table, reset at every chunk.
+struct Predictor {
+    slots: Vec<Slot>,
+}
+
+impl Default for Predictor {
+    fn default() -> Self {
+        Predictor {
+            slots: vec![Slot::default(); 1 << PREDICTOR_BITS],
+        }
+    }
+}
+
+impl Predictor {
+    #[inline]
+    fn index(tid: u32, nr: u32) -> usize {
+        let h = u64::from(tid).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(nr).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        (h >> (64 - PREDICTOR_BITS)) as usize
+    }
+
+    #[inline]
+    fn predict(&self, i: usize, tid: u32, nr: u32) -> ([u64; 6], u64) {
+        let s = &self.slots[i];
+        if s.used && s.tid == tid && s.nr == nr {
+            (s.args, s.cgroup_id)
+        } else {
+            ([0; 6], 0)
+        }
+    }
+
+    fn reset(&mut self) {
+        self.slots.fill(Slot::default());
+    }
+}
+
+/// Where an encoder stood before an event, so a refused event can be taken back.
+pub(crate) struct Mark {
+    lens: [usize; STREAMS],
+    prev_ts: u64,
+    slot: Option<(usize, Slot)>,
+}
+
+/// Encodes the events of one chunk into its streams.
+#[derive(Default)]
+pub(crate) struct ColumnEncoder {
+    streams: [Vec<u8>; STREAMS],
+    prev_ts: u64,
+    predictor: Predictor,
+    body: Vec<u8>,
+    param: Vec<u8>,
+}
+
+impl ColumnEncoder {
+    /// Length of the raw chunk if it were finished now.
+    pub fn raw_len(&self) -> usize {
+        let data: usize = self.streams.iter().map(Vec::len).sum();
+        // Directory: the stream count and one length per stream.
+        data + 1
+            + self
+                .streams
+                .iter()
+                .map(|s| varint_len(s.len() as u64))
+                .sum::<usize>()
+    }
+
+    pub fn mark(&self, e: &Event) -> Mark {
+        let slot = match &e.body {
+            EventBody::Syscall(s) => {
+                let i = Predictor::index(e.tid, s.nr);
+                Some((i, self.predictor.slots[i]))
+            }
+            _ => None,
+        };
+        Mark {
+            lens: std::array::from_fn(|i| self.streams[i].len()),
+            prev_ts: self.prev_ts,
+            slot,
+        }
+    }
+
+    pub fn rollback(&mut self, m: Mark) {
+        for (s, len) in self.streams.iter_mut().zip(m.lens) {
+            s.truncate(len);
+        }
+        self.prev_ts = m.prev_ts;
+        if let Some((i, slot)) = m.slot {
+            self.predictor.slots[i] = slot;
+        }
+    }
+
+    pub fn encode(&mut self, e: &Event) {
+        let st = &mut self.streams;
+        // Wrapping arithmetic makes the delta a bijection for any pair of u64 times, so
+        // out-of-order events cost a few bytes but never fail.
+        put_zigzag(&mut st[S_TS], e.ts.wrapping_sub(self.prev_ts) as i64);
+        self.prev_ts = e.ts;
+        put_varint(&mut st[S_CPU], u64::from(e.cpu));
+        put_varint(&mut st[S_PID], u64::from(e.pid));
+        // Most events come from a main thread, where tid == pid: a zero.
+        put_zigzag(&mut st[S_TID], i64::from(e.tid.wrapping_sub(e.pid) as i32));
+        let body = &mut self.body;
+        body.clear();
+        let tag = match &e.body {
+            EventBody::Syscall(s) => {
+                put_varint(&mut st[S_NR], u64::from(s.nr));
+                st[S_SFLAGS].push(syscall_flags(s));
+                let i = Predictor::index(e.tid, s.nr);
+                let (pred_args, pred_cgroup) = self.predictor.predict(i, e.tid, s.nr);
+                for (k, (a, p)) in s.args.iter().zip(pred_args).enumerate() {
+                    put_varint(&mut st[S_ARG0 + k], zigzag(a.wrapping_sub(p) as i64));
+                }
+                if let Some(r) = s.ret {
+                    put_zigzag(&mut st[S_RET], r);
+                }
+                if let Some(d) = s.duration_ns {
+                    put_varint(&mut st[S_DUR], d);
+                }
+                put_varint(
+                    &mut st[S_CGROUP],
+                    zigzag(s.cgroup_id.wrapping_sub(pred_cgroup) as i64),
+                );
+                self.predictor.slots[i] = Slot {
+                    used: true,
+                    tid: e.tid,
+                    nr: s.nr,
+                    args: s.args,
+                    cgroup_id: s.cgroup_id,
+                };
+                let out = &mut st[S_PARAMS];
+                put_varint(out, s.params.len() as u64);
+                for p in &s.params {
+                    self.param.clear();
+                    let ptype = encode_param_value(&mut self.param, &p.value);
+                    out.push(p.slot);
+                    out.push(ptype);
+                    put_lp_bytes(out, &self.param);
+                }
+                st[S_TAG].push(REC_SYSCALL);
+                return;
+            }
+            EventBody::Fork(f) => {
+                put_varint(body, u64::from(f.child_pid));
+                put_zigzag(
+                    body,
+                    i64::from(f.child_tid.wrapping_sub(f.child_pid) as i32),
+                );
+                put_varint(body, f.cgroup_id);
+                REC_FORK
+            }
+            EventBody::Exec(x) => {
+                put_lp_bytes(body, &x.filename);
+                put_varint(body, x.argv.len() as u64);
+                for a in &x.argv {
+                    put_lp_bytes(body, a);
+                }
+                body.push(u8::from(x.argv_truncated));
+                for v in [x.ppid, x.uid, x.gid, x.euid, x.egid] {
+                    put_varint(body, u64::from(v));
+                }
+                put_varint(body, x.cgroup_id);
+                put_opt_bytes(body, x.exe.as_deref());
+                put_opt_bytes(body, x.cwd.as_deref());
+                REC_EXEC
+            }
+            EventBody::Exit(x) => {
+                put_varint(body, u64::from(x.status));
+                body.push(u8::from(x.group_dead));
+                REC_EXIT
+            }
+            EventBody::CgroupMkdir(c) => {
+                put_varint(body, c.cgroup_id);
+                put_lp_bytes(body, &c.path);
+                REC_CGROUP_MKDIR
+            }
+        };
+        st[S_TAG].push(tag);
+        put_lp_bytes(&mut st[S_BODY], body);
+    }
+
+    /// Appends the finished raw chunk (directory, then streams) to `out` and resets.
+    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
+        out.reserve(self.raw_len());
+        put_varint(out, STREAMS as u64);
+        for s in &self.streams {
+            put_varint(out, s.len() as u64);
+        }
+        for s in &self.streams {
+            out.extend_from_slice(s);
+        }
+        self.reset();
+    }
+
+    pub fn reset(&mut self) {
+        for s in &mut self.streams {
+            s.clear();
+        }
+        self.prev_ts = 0;
+        self.predictor.reset();
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn syscall_flags(s: &SyscallEvent) -> u8 {
+    let abi = match s.abi {
+        Abi::X86_64 => 0u8,
+        Abi::I386 => 1,
+    };
+    let completion = match s.completion {
+        Completion::Complete => 0u8,
+        Completion::EnterOnly => 1,
+        Completion::ExitOnly => 2,
+    };
+    let mut flags = abi | (completion << 2);
+    if s.ret.is_some() {
+        flags |= SYS_HAS_RET;
+    }
+    if s.duration_ns.is_some() {
+        flags |= SYS_HAS_DURATION;
+    }
+    flags
+}
+
+fn put_opt_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => out.push(0),
+        Some(b) => {
+            out.push(1);
+            put_lp_bytes(out, b);
+        }
+    }
+}
+
+fn encode_param_value(out: &mut Vec<u8>, v: &ParamValue) -> u8 {
+    match v {
+        ParamValue::Path(b) => {
+            out.extend_from_slice(b);
+            P_PATH
+        }
+        ParamValue::Str(b) => {
+            out.extend_from_slice(b);
+            P_STR
+        }
+        ParamValue::Fd(fd) => {
+            put_zigzag(out, i64::from(*fd));
+            P_FD
+        }
+        ParamValue::Fds(fds) => {
+            put_varint(out, fds.len() as u64);
+            for fd in fds {
+                put_zigzag(out, i64::from(*fd));
+            }
+            P_FDS
+        }
+        ParamValue::SockAddr(sa) => {
+            encode_sockaddr(out, sa);
+            P_SOCKADDR
+        }
+        ParamValue::Buffer(b) => {
+            out.push(match b.cut {
+                BufferCut::Whole => 0,
+                BufferCut::Snaplen => 1,
+                BufferCut::Unreadable => 2,
+            });
+            put_varint(out, b.original_len);
+            out.extend_from_slice(&b.data);
+            P_BUFFER
+        }
+        ParamValue::StrList { items, truncated } => {
+            out.push(u8::from(*truncated));
+            put_varint(out, items.len() as u64);
+            for i in items {
+                put_lp_bytes(out, i);
+            }
+            P_STRLIST
+        }
+    }
+}
+
+fn encode_sockaddr(out: &mut Vec<u8>, sa: &SockAddr) {
+    match sa {
+        SockAddr::Inet { addr, port } => {
+            out.push(SA_INET);
+            out.extend_from_slice(addr);
+            out.extend_from_slice(&port.to_le_bytes());
+        }
+        SockAddr::Inet6 {
+            addr,
+            port,
+            scope_id,
+        } => {
+            out.push(SA_INET6);
+            out.extend_from_slice(addr);
+            out.extend_from_slice(&port.to_le_bytes());
+            out.extend_from_slice(&scope_id.to_le_bytes());
+        }
+        SockAddr::Unix(p) => {
+            out.push(SA_UNIX);
+            out.extend_from_slice(p);
+        }
+        SockAddr::Other { family, raw } => {
+            out.push(SA_OTHER);
+            out.extend_from_slice(&family.to_le_bytes());
+            out.extend_from_slice(raw);
+        }
+    }
+}
+
+/// Decodes a chunk's raw bytes one event at a time. It holds positions, not the bytes, so
+/// an iterator can own both the bytes and the decoder; every call gets the same `raw`.
+pub(crate) struct ColumnDecoder {
+    pos: [usize; STREAMS],
+    end: [usize; STREAMS],
+    remaining: u32,
+    prev_ts: u64,
+    predictor: Predictor,
+    done: bool,
+}
+
+impl ColumnDecoder {
+    /// Reads the stream directory. `record_count` is the chunk header's count.
+    pub fn new(raw: &[u8], record_count: u32) -> Result<Self, Malformed> {
+        let mut c = Cursor::new(raw);
+        let n = c.count(1)?;
+        if n < STREAMS {
+            return Err(c.err("fewer streams than this version defines"));
+        }
+        let mut lens = Vec::with_capacity(n);
+        for _ in 0..n {
+            lens.push(c.varint()?);
+        }
+        let mut pos = [0usize; STREAMS];
+        let mut end = [0usize; STREAMS];
+        let mut at = c.pos() as u64;
+        for (i, len) in lens.iter().enumerate() {
+            let stop = at
+                .checked_add(*len)
+                .filter(|&s| s <= raw.len() as u64)
+                .ok_or_else(|| c.err("stream lengths run past the end of the data"))?;
+            if i < STREAMS {
+                pos[i] = at as usize;
+                end[i] = stop as usize;
+            }
+            // Streams past ours belong to a newer minor version and are ignored.
+            at = stop;
+        }
+        if at != raw.len() as u64 {
+            return Err(Malformed {
+                what: "bytes after the last stream",
+                at: at as usize,
+            });
+        }
+        Ok(ColumnDecoder {
+            pos,
+            end,
+            remaining: record_count,
+            prev_ts: 0,
+            predictor: Predictor::default(),
+            done: false,
+        })
+    }
+
+    /// The next event; `None` at the end. After an error it yields `None`.
+    pub fn next(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
+        if self.done {
+            return None;
+        }
+        let r = self.step(raw);
+        if !matches!(r, Some(Ok(_))) {
+            self.done = true;
+        }
+        r
+    }
+
+    fn step(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
+        loop {
+            if self.remaining == 0 {
+                return self.check_consumed().err().map(Err);
+            }
+            self.remaining -= 1;
+            match self.record(raw) {
+                Ok(Some(e)) => return Some(Ok(e)),
+                Ok(None) => continue,
+                Err(m) => return Some(Err(m)),
+            }
+        }
+    }
+
+    /// Every stream must be used up exactly by the records: leftovers mean the count or
+    /// the data is wrong.
+    fn check_consumed(&self) -> Result<(), Malformed> {
+        for s in 0..STREAMS {
+            if self.pos[s] != self.end[s] {
+                return Err(Malformed {
+                    what: "a stream holds more data than the records use",
+                    at: self.pos[s],
+                });
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn u8(&mut self, raw: &[u8], s: usize) -> Result<u8, Malformed> {
+        let p = self.pos[s];
+        if p < self.end[s] {
+            if let Some(&b) = raw.get(p) {
+                self.pos[s] = p + 1;
+                return Ok(b);
+            }
+        }
+        Err(Malformed {
+            what: "a stream ends before its records do",
+            at: p,
+        })
+    }
+
+    #[inline]
+    fn varint(&mut self, raw: &[u8], s: usize) -> Result<u64, Malformed> {
+        let p = self.pos[s];
+        if p < self.end[s] {
+            if let Some(&b) = raw.get(p) {
+                if b < 0x80 {
+                    self.pos[s] = p + 1;
+                    return Ok(u64::from(b));
+                }
+            }
+        }
+        let mut c = Cursor::new(raw.get(p..self.end[s]).unwrap_or_default());
+        match c.varint() {
+            Ok(v) => {
+                self.pos[s] = p + c.pos();
+                Ok(v)
+            }
+            Err(m) => Err(Malformed {
+                what: m.what,
+                at: p + m.at,
+            }),
+        }
+    }
+
+    #[inline]
+    fn zigzag(&mut self, raw: &[u8], s: usize) -> Result<i64, Malformed> {
+        Ok(crate::wire::unzigzag(self.varint(raw, s)?))
+    }
+
+    /// A cursor over the rest of stream `s`; `advance` moves past what it consumed.
+    fn cursor<'r>(&self, raw: &'r [u8], s: usize) -> Cursor<'r> {
+        Cursor::new(raw.get(self.pos[s]..self.end[s]).unwrap_or_default())
+    }
+
+    fn advance(&mut self, s: usize, c: &Cursor<'_>) {
+        self.pos[s] += c.pos();
+    }
+
+    fn record(&mut self, raw: &[u8]) -> Result<Option<Event>, Malformed> {
+        let tag = self.u8(raw, S_TAG)?;
+        let ts = self.prev_ts.wrapping_add(self.zigzag(raw, S_TS)? as u64);
+        self.prev_ts = ts;
+        let cpu = u32_of(self.varint(raw, S_CPU)?, self.pos[S_CPU])?;
+        let pid = u32_of(self.varint(raw, S_PID)?, self.pos[S_PID])?;
+        let tid = pid.wrapping_add(self.zigzag(raw, S_TID)? as i32 as u32);
+        let body = if tag == REC_SYSCALL {
+            EventBody::Syscall(self.syscall(raw, tid)?)
+        } else {
+            let base = self.pos[S_BODY];
+            let mut c = self.cursor(raw, S_BODY);
+            let bytes = c.lp_bytes().map_err(|m| shift(m, base))?;
+            self.advance(S_BODY, &c);
+            let body_at = self.pos[S_BODY] - bytes.len();
+            match decode_body(tag, bytes).map_err(|m| shift(m, body_at))? {
+                Some(b) => b,
+                // A record type from a newer minor version: its common fields were read
+                // (so times stay right) and its body is stepped over.
+                None => return Ok(None),
+            }
+        };
+        Ok(Some(Event {
+            ts,
+            cpu,
+            pid,
+            tid,
+            body,
+        }))
+    }
+
+    fn syscall(&mut self, raw: &[u8], tid: u32) -> Result<SyscallEvent, Malformed> {
+        let nr = u32_of(self.varint(raw, S_NR)?, self.pos[S_NR])?;
+        let flags = self.u8(raw, S_SFLAGS)?;
+        let flags_at = self.pos[S_SFLAGS] - 1;
+        let bad_flags = |what| Malformed { what, at: flags_at };
+        if flags & SYS_RESERVED != 0 {
+            return Err(bad_flags("reserved syscall flag bits set"));
+        }
+        let abi = match flags & 0b11 {
+            0 => Abi::X86_64,
+            1 => Abi::I386,
+            _ => return Err(bad_flags("unknown syscall ABI")),
+        };
+        let completion = match (flags >> 2) & 0b11 {
+            0 => Completion::Complete,
+            1 => Completion::EnterOnly,
+            2 => Completion::ExitOnly,
+            _ => return Err(bad_flags("unknown syscall completion")),
+        };
+        let i = Predictor::index(tid, nr);
+        let (pred_args, pred_cgroup) = self.predictor.predict(i, tid, nr);
+        let mut args = [0u64; 6];
+        for (k, a) in args.iter_mut().enumerate() {
+            *a = pred_args[k].wrapping_add(self.zigzag(raw, S_ARG0 + k)? as u64);
+        }
+        let ret = if flags & SYS_HAS_RET != 0 {
+            Some(self.zigzag(raw, S_RET)?)
+        } else {
+            None
+        };
+        let duration_ns = if flags & SYS_HAS_DURATION != 0 {
+            Some(self.varint(raw, S_DUR)?)
+        } else {
+            None
+        };
+        let cgroup_id = pred_cgroup.wrapping_add(self.zigzag(raw, S_CGROUP)? as u64);
+        self.predictor.slots[i] = Slot {
+            used: true,
+            tid,
+            nr,
+            args,
+            cgroup_id,
+        };
+        let base = self.pos[S_PARAMS];
+        // Most syscalls carry no decoded parameters: a single zero count.
+        let params = if base < self.end[S_PARAMS] && raw.get(base) == Some(&0) {
+            self.pos[S_PARAMS] = base + 1;
+            Vec::new()
+        } else {
+            let mut c = self.cursor(raw, S_PARAMS);
+            let params = decode_params(&mut c).map_err(|m| shift(m, base))?;
+            self.advance(S_PARAMS, &c);
+            params
+        };
+        Ok(SyscallEvent {
+            nr,
+            abi,
+            completion,
+            args,
+            ret,
+            duration_ns,
+            cgroup_id,
+            params,
+        })
+    }
+}
+
+fn shift(m: Malformed, by: usize) -> Malformed {
+    Malformed {
+        what: m.what,
+        at: m.at + by,
+    }
+}
+
+fn u32_of(v: u64, at: usize) -> Result<u32, Malformed> {
+    u32::try_from(v).map_err(|_| Malformed {
+        what: "value does not fit in 32 bits",
+        at,
+    })
+}
+
+/// Decodes a whole chunk's raw bytes. Records of unknown types are counted in
+/// `record_count` but skipped, so fewer events may come back.
+pub(crate) fn decode_all(raw: &[u8], record_count: u32) -> Result<Vec<Event>, Malformed> {
+    let mut d = ColumnDecoder::new(raw, record_count)?;
+    // Every record takes at least one byte in the tag stream.
+    let mut events = Vec::with_capacity((record_count as usize).min(raw.len()));
+    while let Some(e) = d.next(raw) {
+        events.push(e?);
+    }
+    Ok(events)
+}
+
+fn decode_params(c: &mut Cursor<'_>) -> Result<Vec<Param>, Malformed> {
+    let n = c.count(3)?;
+    let mut params = Vec::with_capacity(n);
+    for _ in 0..n {
+        let slot = c.u8()?;
+        let tag = c.u8()?;
+        let body = c.lp_bytes()?;
+        if let Some(value) = decode_param_value(tag, body)? {
+            params.push(Param { slot, value });
+        }
+    }
+    Ok(params)
+}
+
+/// The body of a non-syscall record; `None` for a type from a newer minor version.
+/// Bytes left after the known fields were appended by a newer minor version: ignored.
+fn decode_body(tag: u8, body: &[u8]) -> Result<Option<EventBody>, Malformed> {
+    let mut c = Cursor::new(body);
+    Ok(Some(match tag {
+        REC_FORK => {
+            let child_pid = c.varint_u32()?;
+            let child_tid = child_pid.wrapping_add(c.zigzag()? as i32 as u32);
+            let cgroup_id = c.varint()?;
+            EventBody::Fork(ForkEvent {
+                child_pid,
+                child_tid,
+                cgroup_id,
+            })
+        }
+        REC_EXEC => {
+            let filename = c.lp_bytes()?.to_vec();
+            let argc = c.count(1)?;
+            let mut argv = Vec::with_capacity(argc);
+            for _ in 0..argc {
+                argv.push(c.lp_bytes()?.to_vec());
+            }
+            let argv_truncated = c.bool()?;
+            let ppid = c.varint_u32()?;
+            let uid = c.varint_u32()?;
+            let gid = c.varint_u32()?;
+            let euid = c.varint_u32()?;
+            let egid = c.varint_u32()?;
+            let cgroup_id = c.varint()?;
+            let exe = opt_bytes(&mut c)?;
+            let cwd = opt_bytes(&mut c)?;
+            EventBody::Exec(ExecEvent {
+                filename,
+                argv,
+                argv_truncated,
+                ppid,
+                uid,
+                gid,
+                euid,
+                egid,
+                cgroup_id,
+                exe,
+                cwd,
+            })
+        }
+        REC_EXIT => {
+            let status = c.varint_u32()?;
+            let group_dead = c.bool()?;
+            EventBody::Exit(ExitEvent { status, group_dead })
+        }
+        REC_CGROUP_MKDIR => {
+            let cgroup_id = c.varint()?;
+            let path = c.lp_bytes()?.to_vec();
+            EventBody::CgroupMkdir(CgroupEvent { cgroup_id, path })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn opt_bytes(c: &mut Cursor<'_>) -> Result<Option<Vec<u8>>, Malformed> {
+    Ok(if c.bool()? {
+        Some(c.lp_bytes()?.to_vec())
+    } else {
+        None
+    })
+}
+
+/// `None` for a parameter type from a newer minor version.
+fn decode_param_value(tag: u8, body: &[u8]) -> Result<Option<ParamValue>, Malformed> {
+    let mut c = Cursor::new(body);
+    Ok(Some(match tag {
+        P_PATH => ParamValue::Path(body.to_vec()),
+        P_STR => ParamValue::Str(body.to_vec()),
+        P_FD => ParamValue::Fd(zigzag_i32(&mut c)?),
+        P_FDS => {
+            let n = c.count(1)?;
+            let mut fds = Vec::with_capacity(n);
+            for _ in 0..n {
+                fds.push(zigzag_i32(&mut c)?);
+            }
+            ParamValue::Fds(fds)
+        }
+        P_SOCKADDR => ParamValue::SockAddr(decode_sockaddr(&mut c)?),
+        P_BUFFER => {
+            let cut = match c.u8()? {
+                0 => BufferCut::Whole,
+                1 => BufferCut::Snaplen,
+                2 => BufferCut::Unreadable,
+                _ => return Err(c.err("unknown buffer cut reason")),
+            };
+            let original_len = c.varint()?;
+            let data = c.bytes(c.remaining())?.to_vec();
+            ParamValue::Buffer(Buffer {
+                data,
+                original_len,
+                cut,
+            })
+        }
+        P_STRLIST => {
+            let truncated = c.bool()?;
+            let n = c.count(1)?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(c.lp_bytes()?.to_vec());
+            }
+            ParamValue::StrList { items, truncated }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn zigzag_i32(c: &mut Cursor<'_>) -> Result<i32, Malformed> {
+    let v = c.zigzag()?;
+    i32::try_from(v).map_err(|_| c.err("fd does not fit in 32 bits"))
+}
+
+fn decode_sockaddr(c: &mut Cursor<'_>) -> Result<SockAddr, Malformed> {
+    Ok(match c.u8()? {
+        SA_INET => {
+            let addr = c.array::<4>()?;
+            let port = c.u16le()?;
+            SockAddr::Inet { addr, port }
+        }
+        SA_INET6 => {
+            let addr = c.array::<16>()?;
+            let port = c.u16le()?;
+            let scope_id = c.u32le()?;
+            SockAddr::Inet6 {
+                addr,
+                port,
+                scope_id,
+            }
+        }
+        SA_UNIX => SockAddr::Unix(c.bytes(c.remaining())?.to_vec()),
+        SA_OTHER => {
+            let family = c.u16le()?;
+            SockAddr::Other {
+                family,
+                raw: c.bytes(c.remaining())?.to_vec(),
+            }
+        }
+        _ => return Err(c.err("unknown socket address type")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit_event(ts: u64) -> Event {
+        Event {
+            ts,
+            cpu: 1,
+            pid: 7,
+            tid: 8,
+            body: EventBody::Exit(ExitEvent {
+                status: 0,
+                group_dead: false,
+            }),
+        }
+    }
+
+    fn syscall_event(ts: u64, params: Vec<Param>) -> Event {
+        Event {
+            ts,
+            cpu: 0,
+            pid: 7,
+            tid: 7,
+            body: EventBody::Syscall(SyscallEvent {
+                nr: 0,
+                abi: Abi::X86_64,
+                completion: Completion::Complete,
+                args: [3, 0x7fff_0000, 10, 0, 0, 0],
+                ret: Some(10),
+                duration_ns: None,
+                cgroup_id: 9,
+                params,
+            }),
+        }
+    }
+
+    fn assemble(streams: &[Vec<u8>]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        put_varint(&mut raw, streams.len() as u64);
+        for s in streams {
+            put_varint(&mut raw, s.len() as u64);
+        }
+        for s in streams {
+            raw.extend_from_slice(s);
+        }
+        raw
+    }
+
+    /// What a newer minor version might write: an unknown record type, an unknown
+    /// parameter type, a field appended to a record body, and an extra stream.
+    #[test]
+    fn newer_minor_additions_are_skipped() {
+        let mut enc = ColumnEncoder::default();
+        enc.encode(&exit_event(1000));
+        // Append a field to the exit record's body: [len=2, status, dead] -> [len=3, .., x].
+        enc.streams[S_BODY] = vec![3, 0, 0, 0x77];
+        // Unknown record 0x40 at ts 1500.
+        enc.streams[S_TAG].push(0x40);
+        put_zigzag(&mut enc.streams[S_TS], 500);
+        enc.streams[S_CPU].push(0);
+        enc.streams[S_PID].push(7);
+        enc.streams[S_TID].push(0);
+        put_lp_bytes(&mut enc.streams[S_BODY], &[0xde, 0xad]);
+        enc.prev_ts = 1500;
+        enc.encode(&syscall_event(1600, Vec::new()));
+        // Its params: an unknown type 99, then Fd(3) in slot 1.
+        enc.streams[S_PARAMS] = vec![2, 0, 99, 2, 0xaa, 0xbb, 1, P_FD, 1, 6];
+        let mut streams = enc.streams.to_vec();
+        streams.push(b"a stream from the future".to_vec());
+        let raw = assemble(&streams);
+
+        let events = decode_all(&raw, 3).expect("decodes");
+        assert_eq!(
+            events,
+            vec![
+                exit_event(1000),
+                syscall_event(
+                    1600,
+                    vec![Param {
+                        slot: 1,
+                        value: ParamValue::Fd(3)
+                    }]
+                )
+            ]
+        );
+        assert!(
+            decode_all(&raw, 2).is_err(),
+            "leftover stream data is caught"
+        );
+        assert!(decode_all(&raw, 4).is_err(), "missing records are caught");
+    }
+
+    #[test]
+    fn arguments_repeat_as_zero_differences() {
+        let mut enc = ColumnEncoder::default();
+        for i in 0..100 {
+            enc.encode(&syscall_event(i, Vec::new()));
+        }
+        // After the first call, every argument and the cgroup match the prediction: the
+        // streams end in 99 one-byte zeros.
+        for k in [S_ARG0, S_ARG0 + 1, S_ARG0 + 2, S_ARG0 + 5, S_CGROUP] {
+            let s = &enc.streams[k];
+            assert!(
+                s.len() > 99 && s[s.len() - 99..].iter().all(|&b| b == 0),
+                "stream {k}"
+            );
+        }
+        let mut raw = Vec::new();
+        enc.finish_into(&mut raw);
+        let events = decode_all(&raw, 100).expect("decodes");
+        assert_eq!(events.len(), 100);
+        assert_eq!(events[99], syscall_event(99, Vec::new()));
+    }
+
+    #[test]
+    fn rollback_restores_the_encoder_exactly() {
+        let mut a = ColumnEncoder::default();
+        let mut b = ColumnEncoder::default();
+        let first = syscall_event(5, Vec::new());
+        let mut second = syscall_event(9, Vec::new());
+        if let EventBody::Syscall(s) = &mut second.body {
+            s.args[0] = 42;
+        }
+        a.encode(&first);
+        b.encode(&first);
+        let mark = a.mark(&second);
+        a.encode(&second);
+        a.rollback(mark);
+        a.encode(&exit_event(20));
+        b.encode(&exit_event(20));
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        a.finish_into(&mut ra);
+        b.finish_into(&mut rb);
+        assert_eq!(ra, rb);
+    }
+
+    #[test]
+    fn malformed_chunks_are_errors_not_panics() {
+        let mut enc = ColumnEncoder::default();
+        enc.encode(&exit_event(5));
+        enc.encode(&syscall_event(6, Vec::new()));
+        let mut raw = Vec::new();
+        enc.finish_into(&mut raw);
+        for cut in 0..raw.len() {
+            assert!(decode_all(&raw[..cut], 2).is_err());
+        }
+        for at in 0..raw.len() {
+            let mut bad = raw.clone();
+            bad[at] ^= 0xff;
+            let _ = decode_all(&bad, 2);
+        }
+        assert!(
+            decode_all(&assemble(&[vec![], vec![]]), 0).is_err(),
+            "too few streams"
+        );
+    }
+}

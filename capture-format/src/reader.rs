@@ -1,0 +1,611 @@
+//! Opens a capture: frames it through the index when the tail and index are intact, or by a
+//! forward scan when they are not, and says what was lost either way.
+
+use std::io::Read;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::chunk::{decode_chunk_body, ChunkStream, RawChunk};
+use crate::error::Error;
+use crate::index::{decode_index, ChunkInfo, IndexEntry};
+use crate::layout::{
+    parse_block, BlockKind, BlockView, ChunkHeader, FileHeader, Tail, BLOCK_OVERHEAD, BLOCK_SYNC,
+    FILE_HEADER_LEN, MAX_METADATA_RAW_LEN, TAIL_LEN,
+};
+use crate::model::*;
+
+/// Every metadata block of the file, gathered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// The last HOST block, if any.
+    pub host: Option<HostInfo>,
+    /// All CLOCKS blocks' pairs, sorted by boot time.
+    pub clocks: Vec<ClockPair>,
+    /// One per PROCESSES block, in file order.
+    pub processes: Vec<ProcessSnapshot>,
+    /// All CONTAINERS blocks; a later entry with the same id replaces an earlier one.
+    pub containers: Vec<ContainerInfo>,
+    /// All USERS blocks' entries, concatenated.
+    pub users: UsersAndGroups,
+    /// One per ALERT block, in file order.
+    pub alerts: Vec<Alert>,
+    /// All DROPS blocks' entries, concatenated.
+    pub drops: DropLedger,
+}
+
+/// What could not be read while opening the file. Empty for an intact file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Why the index could not be used (missing tail: the writer never finished; or a
+    /// damaged index), in which case the file was framed by a forward scan.
+    pub index_unusable: Option<String>,
+    /// Byte ranges whose content is lost, in file order.
+    pub lost: Vec<LostRange>,
+}
+
+impl Damage {
+    pub fn is_empty(&self) -> bool {
+        self.index_unusable.is_none() && self.lost.is_empty()
+    }
+}
+
+/// A stretch of the file that could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostRange {
+    /// Byte range `[start, end)` in the file.
+    pub start: u64,
+    pub end: u64,
+    pub reason: String,
+    /// Events lost here, if any, happened after this time: the last time of the nearest
+    /// good chunk before the range.
+    pub after_ts: Option<u64>,
+    /// ... and before this time: the first time of the nearest good chunk after it.
+    pub before_ts: Option<u64>,
+}
+
+/// A block of a kind this reader does not know; skipped, as the format requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownBlock {
+    pub offset: u64,
+    pub kind: u16,
+    pub len: u64,
+}
+
+enum Backing {
+    Map(memmap2::Mmap),
+    Bytes(Vec<u8>),
+}
+
+impl Deref for Backing {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Bytes(b) => b,
+        }
+    }
+}
+
+pub struct CaptureReader {
+    bytes: Backing,
+    path: Option<PathBuf>,
+    header: FileHeader,
+    metadata: Metadata,
+    chunks: Vec<ChunkInfo>,
+    unknown: Vec<UnknownBlock>,
+    damage: Damage,
+}
+
+impl std::fmt::Debug for CaptureReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("path", &self.path)
+            .field("len", &self.bytes.len())
+            .field("version", &self.version())
+            .field("chunks", &self.chunks.len())
+            .field("damage", &self.damage)
+            .finish()
+    }
+}
+
+impl CaptureReader {
+    /// Maps the file and frames it. Captures are written once and then left alone; a file
+    /// truncated by someone else while mapped would fault on access, as with any mmap.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_inner(path).map_err(|e| e.in_file(path))
+    }
+
+    fn open_inner(path: &Path) -> Result<Self, Error> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let bytes = if len < 64 * 1024 {
+            // Small files (and empty ones, which cannot be mapped everywhere) are read.
+            let mut v = Vec::with_capacity(len as usize);
+            (&file).read_to_end(&mut v)?;
+            Backing::Bytes(v)
+        } else {
+            // SAFETY: the map is read-only and private to this reader; see `open`'s note
+            // on files changed by others while mapped.
+            Backing::Map(unsafe { memmap2::Mmap::map(&file)? })
+        };
+        let mut r = Self::frame(bytes)?;
+        r.path = Some(path.to_path_buf());
+        Ok(r)
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Error> {
+        Self::frame(Backing::Bytes(bytes))
+    }
+
+    fn frame(bytes: Backing) -> Result<Self, Error> {
+        let header = FileHeader::parse(&bytes)?;
+        let mut r = CaptureReader {
+            bytes,
+            path: None,
+            header,
+            metadata: Metadata::default(),
+            chunks: Vec::new(),
+            unknown: Vec::new(),
+            damage: Damage::default(),
+        };
+        let mut loaded = Loaded::default();
+        let framed = match r.blocks_from_index() {
+            Ok(blocks) => Framing::Index(blocks),
+            Err(why) => {
+                loaded.damage.index_unusable = Some(why);
+                Framing::Scan(scan(&r.bytes))
+            }
+        };
+        loaded.load(&r.bytes, framed);
+        r.metadata = loaded.metadata;
+        r.chunks = loaded.chunks;
+        r.unknown = loaded.unknown;
+        r.damage = loaded.damage;
+        Ok(r)
+    }
+
+    pub fn version(&self) -> (u16, u16) {
+        (self.header.major, self.header.minor)
+    }
+
+    pub fn file_id(&self) -> [u8; 16] {
+        self.header.file_id
+    }
+
+    /// The path given to [`CaptureReader::open`], if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Readable chunks in file order (which is time order for files this crate writes).
+    pub fn chunks(&self) -> &[ChunkInfo] {
+        &self.chunks
+    }
+
+    pub fn damage(&self) -> &Damage {
+        &self.damage
+    }
+
+    pub fn unknown_blocks(&self) -> &[UnknownBlock] {
+        &self.unknown
+    }
+
+    /// Every event of every chunk, in order, decoded as they are asked for. A chunk that
+    /// fails yields one error (not fatal) and the iteration goes on with the next chunk;
+    /// when the failure is found part way through a chunk, the events decoded before it
+    /// have already been yielded ([`CaptureReader::chunk_events`] is all or nothing).
+    pub fn events(&self) -> impl Iterator<Item = Result<Event, Error>> + '_ {
+        EventsIter {
+            reader: self,
+            next_chunk: 0,
+            current: None,
+        }
+    }
+
+    pub fn chunk_events(&self, chunk_index: usize) -> Result<Vec<Event>, Error> {
+        let (header, body) = self.chunk_block(chunk_index)?;
+        let info = &self.chunks[chunk_index];
+        decode_chunk_body(&header, body).map_err(|reason| self.bad_chunk(chunk_index, info, reason))
+    }
+
+    /// The chunk's compressed bytes and header, for copying into another capture.
+    pub fn raw_chunk(&self, chunk_index: usize) -> Result<RawChunk, Error> {
+        let (header, body) = self.chunk_block(chunk_index)?;
+        let info = &self.chunks[chunk_index];
+        Ok(RawChunk {
+            first_ts: header.first_ts,
+            last_ts: header.last_ts,
+            first_seq: header.first_seq,
+            event_count: header.event_count,
+            encoding: header.encoding,
+            codec: header.codec,
+            raw_len: header.raw_len,
+            pids: info.pids.clone(),
+            cgroup_ids: info.cgroup_ids.clone(),
+            data: body.to_vec(),
+        })
+    }
+
+    /// Checks the chunk's block CRC and header against the index; returns the header and
+    /// the compressed body.
+    fn chunk_block(&self, chunk_index: usize) -> Result<(ChunkHeader, &[u8]), Error> {
+        let info = self.chunks.get(chunk_index).ok_or(Error::NoSuchChunk {
+            index: chunk_index,
+            count: self.chunks.len(),
+        })?;
+        let block = parse_block(&self.bytes, info.offset)
+            .map_err(|e| self.bad_chunk(chunk_index, info, strip_block_prefix(e)))?;
+        if block.kind != BlockKind::Events as u16 || block.total_len() != info.len {
+            return Err(self.bad_chunk(
+                chunk_index,
+                info,
+                "the block there is not the chunk the index describes".into(),
+            ));
+        }
+        let (header, body) = ChunkHeader::parse(block.payload)
+            .map_err(|m| self.bad_chunk(chunk_index, info, m.to_string()))?;
+        if header.first_ts != info.first_ts
+            || header.last_ts != info.last_ts
+            || header.first_seq != info.first_seq
+            || header.event_count != info.event_count
+        {
+            return Err(self.bad_chunk(
+                chunk_index,
+                info,
+                "chunk header and index disagree".into(),
+            ));
+        }
+        Ok((header, body))
+    }
+
+    fn bad_chunk(&self, index: usize, info: &ChunkInfo, reason: String) -> Error {
+        Error::BadChunk {
+            index,
+            offset: info.offset,
+            reason,
+        }
+    }
+
+    /// The blocks the index lists, after checking that they tile the file exactly from
+    /// the header to the index. Any inconsistency means the index cannot be trusted, and
+    /// the caller falls back to scanning. A block the index lists but that is itself
+    /// damaged does not discredit the index (whose own CRC held): that block alone is lost,
+    /// and chunks keep the numbers the index gives them.
+    fn blocks_from_index(&self) -> Result<Vec<IndexEntry>, String> {
+        let file = &self.bytes[..];
+        let tail = Tail::parse(file)
+            .ok_or("no intact tail at the end of the file (the writer did not finish)")?;
+        let index = parse_block(file, tail.index_offset)
+            .map_err(|e| format!("index block unreadable: {e}"))?;
+        if index.kind != BlockKind::Index as u16 {
+            return Err("the tail does not point at an index block".into());
+        }
+        if index.end() != (file.len() - TAIL_LEN) as u64 {
+            return Err("the index block does not end where the tail begins".into());
+        }
+        let entries =
+            decode_index(index.payload).map_err(|m| format!("index block malformed: {m}"))?;
+        let mut expect = FILE_HEADER_LEN as u64;
+        for e in &entries {
+            if e.offset != expect {
+                return Err(format!(
+                    "index entries do not tile the file (expected a block at {expect}, index says {})",
+                    e.offset
+                ));
+            }
+            let end = e
+                .payload_len
+                .checked_add(BLOCK_OVERHEAD as u64)
+                .and_then(|l| l.checked_add(e.offset))
+                .filter(|&end| end <= tail.index_offset)
+                .ok_or_else(|| format!("index entry at {} runs past the index", e.offset))?;
+            expect = end;
+        }
+        if expect != tail.index_offset {
+            return Err("index entries stop short of the index block".into());
+        }
+        Ok(entries)
+    }
+}
+
+/// What opening gathers, before it is moved into the reader (blocks borrow the bytes).
+#[derive(Default)]
+struct Loaded {
+    metadata: Metadata,
+    chunks: Vec<ChunkInfo>,
+    unknown: Vec<UnknownBlock>,
+    damage: Damage,
+}
+
+impl Loaded {
+    fn load(&mut self, bytes: &[u8], framing: Framing<'_>) {
+        match framing {
+            Framing::Index(entries) => {
+                for e in entries {
+                    if let Some(info) = e.chunk {
+                        self.chunks.push(info);
+                        continue;
+                    }
+                    match parse_block(bytes, e.offset) {
+                        Ok(block) => self.load_block(block),
+                        Err(err) => {
+                            let end = e.offset + e.payload_len + BLOCK_OVERHEAD as u64;
+                            self.damage.lost.push(LostRange {
+                                start: e.offset,
+                                end,
+                                reason: strip_block_prefix(err),
+                                after_ts: None,
+                                before_ts: None,
+                            });
+                        }
+                    }
+                }
+            }
+            Framing::Scan(items) => {
+                for item in items {
+                    match item {
+                        Scanned::Block(block) => {
+                            if block.kind == BlockKind::Events as u16 {
+                                match summarize_chunk(block) {
+                                    Ok(info) => self.chunks.push(info),
+                                    Err(reason) => self.damage.lost.push(LostRange {
+                                        start: block.offset,
+                                        end: block.end(),
+                                        reason: format!("event chunk unreadable: {reason}"),
+                                        after_ts: None,
+                                        before_ts: None,
+                                    }),
+                                }
+                            } else if block.kind != BlockKind::Index as u16 {
+                                self.load_block(block);
+                            }
+                        }
+                        Scanned::Lost { start, end, reason } => self.damage.lost.push(LostRange {
+                            start,
+                            end,
+                            reason,
+                            after_ts: None,
+                            before_ts: None,
+                        }),
+                    }
+                }
+            }
+        }
+        self.metadata.clocks.sort_by_key(|c| c.boot_ns);
+        self.date_lost_ranges();
+    }
+
+    /// Brackets each lost range with the times of the nearest good chunks around it.
+    fn date_lost_ranges(&mut self) {
+        for lost in &mut self.damage.lost {
+            lost.after_ts = self
+                .chunks
+                .iter()
+                .filter(|c| c.offset < lost.start)
+                .map(|c| c.last_ts)
+                .max();
+            lost.before_ts = self
+                .chunks
+                .iter()
+                .filter(|c| c.offset >= lost.end)
+                .map(|c| c.first_ts)
+                .min();
+        }
+    }
+
+    fn load_block(&mut self, block: BlockView<'_>) {
+        let Some(kind) = BlockKind::from_u16(block.kind) else {
+            self.unknown.push(UnknownBlock {
+                offset: block.offset,
+                kind: block.kind,
+                len: block.total_len(),
+            });
+            return;
+        };
+        let m = &mut self.metadata;
+        let result = match kind {
+            BlockKind::Host => json::<HostInfo>(block.payload).map(|h| m.host = Some(h)),
+            BlockKind::Clocks => json::<Vec<ClockPair>>(block.payload).map(|c| m.clocks.extend(c)),
+            BlockKind::Processes => {
+                json::<ProcessSnapshot>(block.payload).map(|s| m.processes.push(s))
+            }
+            BlockKind::Containers => json::<Vec<ContainerInfo>>(block.payload).map(|cs| {
+                for c in cs {
+                    m.containers.retain(|old| old.id != c.id);
+                    m.containers.push(c);
+                }
+            }),
+            BlockKind::Users => json::<UsersAndGroups>(block.payload).map(|u| {
+                m.users.users.extend(u.users);
+                m.users.groups.extend(u.groups);
+            }),
+            BlockKind::Alert => json::<Alert>(block.payload).map(|a| m.alerts.push(a)),
+            BlockKind::Drops => {
+                json::<DropLedger>(block.payload).map(|d| m.drops.entries.extend(d.entries))
+            }
+            BlockKind::Events | BlockKind::Index => Ok(()),
+        };
+        if let Err(reason) = result {
+            self.damage.lost.push(LostRange {
+                start: block.offset,
+                end: block.end(),
+                reason: format!("{} block unreadable: {reason}", kind.name()),
+                after_ts: None,
+                before_ts: None,
+            });
+        }
+    }
+}
+
+enum Framing<'a> {
+    Index(Vec<IndexEntry>),
+    Scan(Vec<Scanned<'a>>),
+}
+
+/// Decompresses a metadata payload (one zstd frame of JSON), bounded in size.
+fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(payload).map_err(|e| format!("zstd: {e}"))?;
+    let mut raw = Vec::new();
+    decoder
+        .take(MAX_METADATA_RAW_LEN + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("zstd: {e}"))?;
+    if raw.len() as u64 > MAX_METADATA_RAW_LEN {
+        return Err(format!(
+            "decompresses to more than the {MAX_METADATA_RAW_LEN}-byte limit"
+        ));
+    }
+    serde_json::from_slice(&raw).map_err(|e| format!("JSON: {e}"))
+}
+
+/// In a scan there is no index to say what a chunk holds, so it is decoded to find out;
+/// that also proves the chunk readable before it is offered.
+fn summarize_chunk(block: BlockView<'_>) -> Result<ChunkInfo, String> {
+    let (header, body) = ChunkHeader::parse(block.payload).map_err(|m| m.to_string())?;
+    let events = decode_chunk_body(&header, body)?;
+    let mut pids = Vec::with_capacity(events.len());
+    let mut cgroup_ids = Vec::new();
+    for e in &events {
+        pids.push(e.pid);
+        match &e.body {
+            EventBody::Syscall(s) => cgroup_ids.push(s.cgroup_id),
+            EventBody::Fork(f) => {
+                pids.push(f.child_pid);
+                cgroup_ids.push(f.cgroup_id);
+            }
+            EventBody::Exec(x) => cgroup_ids.push(x.cgroup_id),
+            EventBody::Exit(_) => {}
+            EventBody::CgroupMkdir(c) => cgroup_ids.push(c.cgroup_id),
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    cgroup_ids.sort_unstable();
+    cgroup_ids.dedup();
+    Ok(ChunkInfo {
+        offset: block.offset,
+        len: block.total_len(),
+        first_ts: header.first_ts,
+        last_ts: header.last_ts,
+        first_seq: header.first_seq,
+        event_count: header.event_count,
+        pids,
+        cgroup_ids,
+    })
+}
+
+pub(crate) enum Scanned<'a> {
+    Block(BlockView<'a>),
+    Lost {
+        start: u64,
+        end: u64,
+        reason: String,
+    },
+}
+
+/// Walks the file block by block from the header. After a bad block it resyncs on the
+/// next sync marker that starts a block whose CRC holds; everything skipped is reported.
+pub(crate) fn scan(file: &[u8]) -> Vec<Scanned<'_>> {
+    let mut out = Vec::new();
+    // An intact tail is not damage, even when the index it points at is.
+    let end = if Tail::parse(file).is_some() {
+        file.len() - TAIL_LEN
+    } else {
+        file.len()
+    };
+    let file_scanned = &file[..end];
+    let mut pos = FILE_HEADER_LEN;
+    while pos < end {
+        match parse_block(file_scanned, pos as u64) {
+            Ok(block) => {
+                pos = block.end() as usize;
+                out.push(Scanned::Block(block));
+            }
+            Err(first_error) => {
+                let (next, _) = resync(file_scanned, pos + 1);
+                out.push(Scanned::Lost {
+                    start: pos as u64,
+                    end: next as u64,
+                    reason: strip_block_prefix(first_error),
+                });
+                pos = next;
+            }
+        }
+    }
+    out
+}
+
+/// The offset of the next intact block at or after `from`, or the end of the data.
+fn resync(file: &[u8], from: usize) -> (usize, Option<BlockView<'_>>) {
+    let mut at = from;
+    while at < file.len() {
+        let Some(found) = find_sync(&file[at..]) else {
+            break;
+        };
+        let candidate = at + found;
+        if let Ok(block) = parse_block(file, candidate as u64) {
+            return (candidate, Some(block));
+        }
+        at = candidate + 1;
+    }
+    (file.len(), None)
+}
+
+fn find_sync(hay: &[u8]) -> Option<usize> {
+    hay.windows(BLOCK_SYNC.len()).position(|w| w == BLOCK_SYNC)
+}
+
+/// Block errors carry "bad block at byte N:"; inside a lost range that is redundant.
+fn strip_block_prefix(e: Error) -> String {
+    match e {
+        Error::BadBlock { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+struct EventsIter<'a> {
+    reader: &'a CaptureReader,
+    next_chunk: usize,
+    current: Option<(usize, ChunkStream)>,
+}
+
+impl Iterator for EventsIter<'_> {
+    type Item = Result<Event, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((index, stream)) = &mut self.current {
+                match stream.next_event() {
+                    Some(Ok(e)) => return Some(Ok(e)),
+                    Some(Err(reason)) => {
+                        let index = *index;
+                        self.current = None;
+                        let info = &self.reader.chunks[index];
+                        return Some(Err(self.reader.bad_chunk(index, info, reason)));
+                    }
+                    None => self.current = None,
+                }
+            }
+            if self.next_chunk >= self.reader.chunks.len() {
+                return None;
+            }
+            let i = self.next_chunk;
+            self.next_chunk += 1;
+            let opened = self.reader.chunk_block(i).and_then(|(header, body)| {
+                ChunkStream::open(&header, body)
+                    .map_err(|reason| self.reader.bad_chunk(i, &self.reader.chunks[i], reason))
+            });
+            match opened {
+                Ok(stream) => self.current = Some((i, stream)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

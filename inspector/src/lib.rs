@@ -1,0 +1,8 @@
+//! aftertrace-inspector's library: opening captures and reconstructing what happened from
+//! them (processes, commands...), with no terminal I/O. The CLI (and later the TUI) render
+//! what this computes.
+
+pub mod commands;
+pub mod open;
+pub mod summary;
+pub mod timefmt;

@@ -1,0 +1,13 @@
+//! aftertrace-recorder: loads the kernel programs, drains their ring buffer, enriches events
+//! (processes, containers), and writes capture files. The binary is thin glue over this.
+
+pub mod btf;
+pub mod clock;
+pub mod containers;
+pub mod convert;
+pub mod host;
+pub mod preflight;
+pub mod probes;
+pub mod procfs_enrich;
+pub mod procscan;
+pub mod record;
