@@ -18,7 +18,7 @@ pub struct RawChunk {
     pub last_ts: u64,
     pub first_seq: u64,
     pub event_count: u32,
-    /// Layout of the decompressed records (1 = rows).
+    /// Layout of the decompressed records (1 = columns).
     pub encoding: u8,
     /// Compression of `data` (1 = one zstd frame).
     pub codec: u8,
@@ -32,14 +32,10 @@ pub struct RawChunk {
 }
 
 impl RawChunk {
-    /// Decompresses and decodes the events. `index`/`offset` only label errors.
+    /// Decompresses and decodes the events.
     pub fn decode(&self) -> Result<Vec<Event>, Error> {
         let header = self.header();
-        decode_chunk_body(&header, &self.data).map_err(|reason| Error::BadChunk {
-            index: 0,
-            offset: 0,
-            reason,
-        })
+        decode_chunk_body(&header, &self.data).map_err(|reason| Error::BadRawChunk { reason })
     }
 
     pub(crate) fn header(&self) -> ChunkHeader {
@@ -109,6 +105,7 @@ pub(crate) struct ChunkBuilder {
     // repeats keeps push cheap.
     last_pid: Option<u32>,
     last_cgroup: Option<u64>,
+    compressor: Option<(i32, zstd::bulk::Compressor<'static>)>,
 }
 
 impl ChunkBuilder {
@@ -181,7 +178,16 @@ impl ChunkBuilder {
         }
         let mut raw = Vec::new();
         self.encoder.finish_into(&mut raw);
-        let data = zstd::bulk::compress(&raw, zstd_level)?;
+        // A compression context is costly to set up; keep one per builder and level.
+        let compressor = match &mut self.compressor {
+            Some((level, c)) if *level == zstd_level => c,
+            slot => {
+                &mut slot
+                    .insert((zstd_level, zstd::bulk::Compressor::new(zstd_level)?))
+                    .1
+            }
+        };
+        let data = compressor.compress(&raw)?;
         let chunk = RawChunk {
             first_ts: self.min_ts,
             last_ts: self.max_ts,
@@ -230,8 +236,14 @@ pub(crate) struct ChunkStream {
 }
 
 impl ChunkStream {
-    pub fn open(h: &ChunkHeader, compressed: &[u8]) -> Result<ChunkStream, String> {
-        let raw = decompress_chunk(h, compressed)?;
+    /// `buffer` is reused for the decompressed records (see [`ChunkStream::into_buffer`]),
+    /// so a pass over many chunks does not fault in fresh pages for each.
+    pub fn open(
+        h: &ChunkHeader,
+        compressed: &[u8],
+        buffer: Vec<u8>,
+    ) -> Result<ChunkStream, String> {
+        let raw = decompress_chunk_into(h, compressed, buffer)?;
         let decoder = match h.encoding {
             ENCODING_COLUMNS_V1 => {
                 ColumnDecoder::new(&raw, h.event_count).map_err(|m| m.to_string())?
@@ -245,14 +257,25 @@ impl ChunkStream {
         Ok(ChunkStream { raw, decoder })
     }
 
-    pub fn next_event(&mut self) -> Option<Result<Event, String>> {
-        self.decoder
-            .next(&self.raw)
-            .map(|r| r.map_err(|m| m.to_string()))
+    #[inline]
+    pub fn next_event(&mut self) -> Option<Result<Event, Malformed>> {
+        self.decoder.next(&self.raw)
+    }
+
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.raw
     }
 }
 
 pub(crate) fn decompress_chunk(h: &ChunkHeader, compressed: &[u8]) -> Result<Vec<u8>, String> {
+    decompress_chunk_into(h, compressed, Vec::new())
+}
+
+fn decompress_chunk_into(
+    h: &ChunkHeader,
+    compressed: &[u8],
+    mut buffer: Vec<u8>,
+) -> Result<Vec<u8>, String> {
     if h.codec != CODEC_ZSTD {
         return Err(format!("unknown chunk codec {}", h.codec));
     }
@@ -263,14 +286,38 @@ pub(crate) fn decompress_chunk(h: &ChunkHeader, compressed: &[u8]) -> Result<Vec
         ));
     }
     // The header's length bounds the output, so a corrupt frame cannot balloon memory.
-    let raw =
-        zstd::bulk::decompress(compressed, h.raw_len as usize).map_err(|e| format!("zstd: {e}"))?;
-    if raw.len() as u64 != h.raw_len {
+    buffer.clear();
+    buffer.reserve_exact(h.raw_len as usize);
+    let n = with_decompressor(|z| z.decompress_to_buffer(compressed, &mut buffer))
+        .map_err(|e| format!("zstd: {e}"))?;
+    if n as u64 != h.raw_len || buffer.len() != n {
         return Err(format!(
-            "decompressed to {} bytes, the header says {}",
-            raw.len(),
+            "decompressed to {n} bytes, the header says {}",
             h.raw_len
         ));
     }
-    Ok(raw)
+    Ok(buffer)
+}
+
+thread_local! {
+    // Setting up a decompression context costs more than decompressing a small chunk;
+    // one per thread serves every chunk that thread reads.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with(|cell| {
+        // A re-entrant call (not expected) gets a fresh context rather than a panic.
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return f(&mut zstd::bulk::Decompressor::new()?);
+        };
+        let z = match &mut *slot {
+            Some(z) => z,
+            empty => empty.insert(zstd::bulk::Decompressor::new()?),
+        };
+        f(z)
+    })
 }

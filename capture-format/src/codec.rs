@@ -114,16 +114,11 @@ pub(crate) struct ColumnEncoder {
 }
 
 impl ColumnEncoder {
-    /// Length of the raw chunk if it were finished now.
+    /// An upper bound on the raw chunk's length if it were finished now (exact but for the
+    /// directory, counted at its largest). Called for every event, so kept cheap.
     pub fn raw_len(&self) -> usize {
         let data: usize = self.streams.iter().map(Vec::len).sum();
-        // Directory: the stream count and one length per stream.
-        data + 1
-            + self
-                .streams
-                .iter()
-                .map(|s| varint_len(s.len() as u64))
-                .sum::<usize>()
+        data + 10 * (STREAMS + 1)
     }
 
     pub fn mark(&self, e: &Event) -> Mark {
@@ -260,10 +255,6 @@ impl ColumnEncoder {
         self.prev_ts = 0;
         self.predictor.reset();
     }
-}
-
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn syscall_flags(s: &SyscallEvent) -> u8 {
@@ -426,6 +417,7 @@ impl ColumnDecoder {
     }
 
     /// The next event; `None` at the end. After an error it yields `None`.
+    #[inline]
     pub fn next(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
         if self.done {
             return None;
@@ -437,6 +429,7 @@ impl ColumnDecoder {
         r
     }
 
+    #[inline]
     fn step(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
         loop {
             if self.remaining == 0 {
@@ -480,17 +473,30 @@ impl ColumnDecoder {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, raw: &[u8], s: usize) -> Result<u64, Malformed> {
         let p = self.pos[s];
-        if p < self.end[s] {
-            if let Some(&b) = raw.get(p) {
-                if b < 0x80 {
+        // Fast paths for the one- and two-byte values that make up most streams; the rest
+        // goes out of line so this stays small enough to inline everywhere.
+        if p + 1 < self.end[s] {
+            if let Some(&[b0, b1]) = raw.get(p..p + 2).and_then(|w| <&[u8; 2]>::try_from(w).ok()) {
+                if b0 < 0x80 {
                     self.pos[s] = p + 1;
-                    return Ok(u64::from(b));
+                    return Ok(u64::from(b0));
+                }
+                if b1 < 0x80 {
+                    self.pos[s] = p + 2;
+                    return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
                 }
             }
         }
+        self.varint_slow(raw, s)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self, raw: &[u8], s: usize) -> Result<u64, Malformed> {
+        let p = self.pos[s];
         let mut c = Cursor::new(raw.get(p..self.end[s]).unwrap_or_default());
         match c.varint() {
             Ok(v) => {
@@ -518,6 +524,7 @@ impl ColumnDecoder {
         self.pos[s] += c.pos();
     }
 
+    #[inline]
     fn record(&mut self, raw: &[u8]) -> Result<Option<Event>, Malformed> {
         let tag = self.u8(raw, S_TAG)?;
         let ts = self.prev_ts.wrapping_add(self.zigzag(raw, S_TS)? as u64);
@@ -549,6 +556,7 @@ impl ColumnDecoder {
         }))
     }
 
+    #[inline]
     fn syscall(&mut self, raw: &[u8], tid: u32) -> Result<SyscallEvent, Malformed> {
         let nr = u32_of(self.varint(raw, S_NR)?, self.pos[S_NR])?;
         let flags = self.u8(raw, S_SFLAGS)?;

@@ -49,6 +49,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A [`crate::RawChunk`] held in memory (not read from a file) does not decode.
+    #[error("bad event chunk: {reason}")]
+    BadRawChunk { reason: String },
+
     #[error("no chunk #{index}: the capture has {count} chunks")]
     NoSuchChunk { index: usize, count: usize },
 
@@ -73,6 +77,7 @@ impl Error {
             Error::BadBlock { .. }
             | Error::BadMetadata { .. }
             | Error::BadChunk { .. }
+            | Error::BadRawChunk { .. }
             | Error::NoSuchChunk { .. }
             | Error::InvalidInput { .. } => false,
             Error::InFile { inner, .. } => inner.is_fatal(),

@@ -2,6 +2,32 @@
 //! damage, and a verifier. The byte layout is specified in `docs/capture-format.md`.
 //!
 //! This crate is the file format and nothing else: no kernel access, no terminal UI.
+//!
+//! ```
+//! use capture_format::*;
+//!
+//! # fn main() -> Result<(), Error> {
+//! let mut w = CaptureWriter::new(Vec::new(), WriterOptions::default())?;
+//! w.write_host(&HostInfo { hostname: "node-1".into(), ..HostInfo::default() })?;
+//! w.push_event(&Event {
+//!     ts: 1_000,
+//!     cpu: 0,
+//!     pid: 42,
+//!     tid: 42,
+//!     body: EventBody::Exit(ExitEvent { status: 0, group_dead: true }),
+//! })?;
+//! let bytes = w.finish()?;
+//!
+//! let r = CaptureReader::from_bytes(bytes)?;
+//! assert!(r.damage().is_empty());
+//! for e in r.events() {
+//!     // A damaged chunk is one non-fatal error; the iteration goes on after it.
+//!     let e = e?;
+//!     assert_eq!(e.pid, 42);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod chunk;
 mod codec;

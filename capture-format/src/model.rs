@@ -312,9 +312,14 @@ pub struct DropLedger {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropEntry {
-    /// ring_full, exit_without_enter, enter_map_full, user_queue_full, ...
+    /// ring_full, unreadable, scratch_full, user_queue_full, ...
     pub cause: String,
+    /// The CPU the loss happened on; `None` for a per-process entry.
     pub cpu: Option<u32>,
+    /// Set on per-process entries, which break the per-CPU totals down by process (they
+    /// are a second view of the same losses: do not add them to the per-CPU entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     pub from: BootNs,
     pub to: BootNs,
     pub count: u64,

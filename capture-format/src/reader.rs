@@ -25,7 +25,8 @@ pub struct Metadata {
     pub clocks: Vec<ClockPair>,
     /// One per PROCESSES block, in file order.
     pub processes: Vec<ProcessSnapshot>,
-    /// All CONTAINERS blocks; a later entry with the same id replaces an earlier one.
+    /// All CONTAINERS blocks; a later entry with the same id replaces an earlier one (in
+    /// the earlier one's place).
     pub containers: Vec<ContainerInfo>,
     /// All USERS blocks' entries, concatenated.
     pub users: UsersAndGroups,
@@ -183,7 +184,9 @@ impl CaptureReader {
         &self.metadata
     }
 
-    /// Readable chunks in file order (which is time order for files this crate writes).
+    /// Chunks in file order (time order, for files this crate writes). With an intact
+    /// index, every chunk it lists: a damaged one fails when read, keeping its number.
+    /// After a recovery scan, the chunks that decoded.
     pub fn chunks(&self) -> &[ChunkInfo] {
         &self.chunks
     }
@@ -205,9 +208,12 @@ impl CaptureReader {
             reader: self,
             next_chunk: 0,
             current: None,
+            spare: Vec::new(),
         }
     }
 
+    /// All events of one chunk, or why the chunk cannot be read (not fatal: other chunks
+    /// still can).
     pub fn chunk_events(&self, chunk_index: usize) -> Result<Vec<Event>, Error> {
         let (header, body) = self.chunk_block(chunk_index)?;
         let info = &self.chunks[chunk_index];
@@ -321,6 +327,9 @@ struct Loaded {
     chunks: Vec<ChunkInfo>,
     unknown: Vec<UnknownBlock>,
     damage: Damage,
+    /// Where each container id sits in `metadata.containers`, so a later block's entry
+    /// replaces it without a quadratic search.
+    container_at: std::collections::HashMap<String, usize>,
 }
 
 impl Loaded {
@@ -383,19 +392,23 @@ impl Loaded {
 
     /// Brackets each lost range with the times of the nearest good chunks around it.
     fn date_lost_ranges(&mut self) {
+        // Chunks are in file order, so prefix maxima and suffix minima answer each range
+        // with a binary search: linear-ish even for a file of thousands of tiny pieces.
+        let mut prefix_max = Vec::with_capacity(self.chunks.len());
+        let mut running: Option<u64> = None;
+        for c in &self.chunks {
+            running = Some(running.map_or(c.last_ts, |m| m.max(c.last_ts)));
+            prefix_max.push(running);
+        }
+        let mut suffix_min = vec![None; self.chunks.len() + 1];
+        for (i, c) in self.chunks.iter().enumerate().rev() {
+            suffix_min[i] = Some(suffix_min[i + 1].map_or(c.first_ts, |m: u64| m.min(c.first_ts)));
+        }
         for lost in &mut self.damage.lost {
-            lost.after_ts = self
-                .chunks
-                .iter()
-                .filter(|c| c.offset < lost.start)
-                .map(|c| c.last_ts)
-                .max();
-            lost.before_ts = self
-                .chunks
-                .iter()
-                .filter(|c| c.offset >= lost.end)
-                .map(|c| c.first_ts)
-                .min();
+            let before = self.chunks.partition_point(|c| c.offset < lost.start);
+            lost.after_ts = before.checked_sub(1).and_then(|i| prefix_max[i]);
+            let after = self.chunks.partition_point(|c| c.offset < lost.end);
+            lost.before_ts = suffix_min[after];
         }
     }
 
@@ -417,8 +430,13 @@ impl Loaded {
             }
             BlockKind::Containers => json::<Vec<ContainerInfo>>(block.payload).map(|cs| {
                 for c in cs {
-                    m.containers.retain(|old| old.id != c.id);
-                    m.containers.push(c);
+                    match self.container_at.get(&c.id) {
+                        Some(&i) => m.containers[i] = c,
+                        None => {
+                            self.container_at.insert(c.id.clone(), m.containers.len());
+                            m.containers.push(c);
+                        }
+                    }
                 }
             }),
             BlockKind::Users => json::<UsersAndGroups>(block.payload).map(|u| {
@@ -521,41 +539,103 @@ pub(crate) fn scan(file: &[u8]) -> Vec<Scanned<'_>> {
         file.len()
     };
     let file_scanned = &file[..end];
+    let mut budget = ScanBudget::for_len(end);
     let mut pos = FILE_HEADER_LEN;
     while pos < end {
+        if !budget.charge(file_scanned, pos) {
+            out.push(budget.exhausted(pos, end));
+            break;
+        }
         match parse_block(file_scanned, pos as u64) {
             Ok(block) => {
                 pos = block.end() as usize;
                 out.push(Scanned::Block(block));
             }
-            Err(first_error) => {
-                let (next, _) = resync(file_scanned, pos + 1);
-                out.push(Scanned::Lost {
-                    start: pos as u64,
-                    end: next as u64,
-                    reason: strip_block_prefix(first_error),
-                });
-                pos = next;
-            }
+            Err(first_error) => match resync(file_scanned, pos + 1, &mut budget) {
+                Ok(next) => {
+                    out.push(Scanned::Lost {
+                        start: pos as u64,
+                        end: next as u64,
+                        reason: strip_block_prefix(first_error),
+                    });
+                    pos = next;
+                }
+                Err(stopped_at) => {
+                    if stopped_at > pos {
+                        out.push(Scanned::Lost {
+                            start: pos as u64,
+                            end: stopped_at as u64,
+                            reason: strip_block_prefix(first_error),
+                        });
+                    }
+                    out.push(budget.exhausted(stopped_at, end));
+                    break;
+                }
+            },
         }
     }
     out
 }
 
-/// The offset of the next intact block at or after `from`, or the end of the data.
-fn resync(file: &[u8], from: usize) -> (usize, Option<BlockView<'_>>) {
+/// Bounds the checksum work of a scan. Each candidate block costs a CRC over the length
+/// its header claims, so a hostile file full of fake sync markers claiming long payloads
+/// would make resyncing quadratic; past this budget (many times what an honest file
+/// needs) the scan stops and reports the rest as lost, keeping open time linear.
+struct ScanBudget {
+    left: u64,
+}
+
+impl ScanBudget {
+    fn for_len(len: usize) -> ScanBudget {
+        ScanBudget {
+            left: (len as u64).saturating_mul(16).saturating_add(64 << 20),
+        }
+    }
+
+    /// Pays for checking a block at `at`; false when the budget cannot.
+    fn charge(&mut self, file: &[u8], at: usize) -> bool {
+        let rest = file.len().saturating_sub(at) as u64;
+        let claimed = file
+            .get(at + 8..at + 16)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes);
+        let cost = claimed.saturating_add(BLOCK_OVERHEAD as u64).min(rest);
+        if cost > self.left {
+            return false;
+        }
+        self.left -= cost;
+        true
+    }
+
+    fn exhausted(&self, from: usize, end: usize) -> Scanned<'static> {
+        Scanned::Lost {
+            start: from as u64,
+            end: end as u64,
+            reason: "recovery stopped: too many false block markers to check (hostile or \
+                     badly damaged file)"
+                .into(),
+        }
+    }
+}
+
+/// The offset of the next intact block after damage, or the end of the data when there is
+/// none; `Err(at)` when the budget ran out at `at` before one was found.
+fn resync(file: &[u8], from: usize, budget: &mut ScanBudget) -> Result<usize, usize> {
     let mut at = from;
     while at < file.len() {
         let Some(found) = find_sync(&file[at..]) else {
             break;
         };
         let candidate = at + found;
-        if let Ok(block) = parse_block(file, candidate as u64) {
-            return (candidate, Some(block));
+        if !budget.charge(file, candidate) {
+            return Err(candidate);
+        }
+        if parse_block(file, candidate as u64).is_ok() {
+            return Ok(candidate);
         }
         at = candidate + 1;
     }
-    (file.len(), None)
+    Ok(file.len())
 }
 
 fn find_sync(hay: &[u8]) -> Option<usize> {
@@ -574,23 +654,32 @@ struct EventsIter<'a> {
     reader: &'a CaptureReader,
     next_chunk: usize,
     current: Option<(usize, ChunkStream)>,
+    spare: Vec<u8>,
 }
 
 impl Iterator for EventsIter<'_> {
     type Item = Result<Event, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((index, stream)) = &mut self.current {
                 match stream.next_event() {
                     Some(Ok(e)) => return Some(Ok(e)),
-                    Some(Err(reason)) => {
+                    Some(Err(malformed)) => {
+                        let reason = malformed.to_string();
                         let index = *index;
-                        self.current = None;
+                        if let Some((_, done)) = self.current.take() {
+                            self.spare = done.into_buffer();
+                        }
                         let info = &self.reader.chunks[index];
                         return Some(Err(self.reader.bad_chunk(index, info, reason)));
                     }
-                    None => self.current = None,
+                    None => {
+                        if let Some((_, done)) = self.current.take() {
+                            self.spare = done.into_buffer();
+                        }
+                    }
                 }
             }
             if self.next_chunk >= self.reader.chunks.len() {
@@ -599,7 +688,7 @@ impl Iterator for EventsIter<'_> {
             let i = self.next_chunk;
             self.next_chunk += 1;
             let opened = self.reader.chunk_block(i).and_then(|(header, body)| {
-                ChunkStream::open(&header, body)
+                ChunkStream::open(&header, body, std::mem::take(&mut self.spare))
                     .map_err(|reason| self.reader.bad_chunk(i, &self.reader.chunks[i], reason))
             });
             match opened {

@@ -266,3 +266,108 @@ fn open_errors_name_the_path() {
     let err = verify(&empty).expect_err("empty");
     assert!(err.to_string().contains("empty.atcap"), "{err}");
 }
+
+/// Fake block headers that each claim the rest of the file would make a naive resync
+/// check a CRC over megabytes at every marker: quadratic, a hang in practice. The scan's
+/// work budget keeps it linear and says why it stopped.
+#[test]
+fn fake_sync_markers_cannot_make_recovery_quadratic() {
+    let (bytes, _, _) = sample();
+    let mut hostile = bytes[..32].to_vec();
+    let fakes = 200_000u64;
+    for i in 0..fakes {
+        hostile.extend_from_slice(b"ATBK");
+        hostile.extend_from_slice(&0x10u16.to_le_bytes());
+        hostile.extend_from_slice(&0u16.to_le_bytes());
+        // Each claim leaves exactly room for the CRC trailer, so every one gets checked.
+        hostile.extend_from_slice(&((fakes - i - 1) * 16).saturating_sub(4).to_le_bytes());
+    }
+    let r = CaptureReader::from_bytes(hostile.clone()).expect("opens");
+    assert!(r.chunks().is_empty());
+    let lost = &r.damage().lost;
+    assert_eq!(lost.last().map(|l| l.end), Some(hostile.len() as u64));
+    assert!(
+        lost.iter().any(|l| l.reason.contains("recovery stopped")),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn a_chunk_in_an_unknown_encoding_is_skipped_not_fatal() {
+    let events = syscall_stream(40, 6);
+    let good = encode_chunk(&events[..20], 0, 3).expect("encode");
+    let future = RawChunk {
+        encoding: 9,
+        ..encode_chunk(&events[20..], 20, 3).expect("encode")
+    };
+    let mut w = CaptureWriter::new(Vec::new(), tiny_opts()).expect("w");
+    w.copy_raw_chunk(&future).expect("copy");
+    w.copy_raw_chunk(&good).expect("copy");
+    let r = CaptureReader::from_bytes(w.finish().expect("finish")).expect("opens");
+    let err = r.chunk_events(0).expect_err("unknown encoding");
+    assert!(!err.is_fatal());
+    assert!(
+        err.to_string().contains("unknown event encoding 9"),
+        "{err}"
+    );
+    assert_eq!(
+        r.chunk_events(1).expect("good chunk"),
+        events[..20].to_vec()
+    );
+    let results: Vec<_> = r.events().collect();
+    assert_eq!(results.len(), 21);
+    assert!(results[0].is_err() && results[1..].iter().all(Result::is_ok));
+}
+
+/// A sink that accepts `limit` bytes, then fails like a full disk.
+struct FullDisk {
+    written: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.limit - self.written.len();
+        if room == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ));
+        }
+        let n = room.min(buf.len());
+        self.written.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_writer_and_leaves_a_readable_prefix() {
+    let events = syscall_stream(400, 12);
+    let complete = write_sample(&events, tiny_opts());
+    let limit = complete.len() / 2;
+    let mut sink = FullDisk {
+        written: Vec::new(),
+        limit,
+    };
+    let mut w = CaptureWriter::new(&mut sink, tiny_opts()).expect("header fits");
+    let mut failed = None;
+    for e in &events {
+        if let Err(e) = w.push_event(e) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let err = failed.expect("the disk fills up");
+    assert!(err.is_fatal());
+    // Once failed, the writer refuses everything rather than mis-framing later blocks.
+    assert!(w.push_event(&events[0]).is_err());
+    assert!(w.finish().is_err());
+    let r = CaptureReader::from_bytes(sink.written.clone()).expect("prefix opens");
+    assert!(!r.chunks().is_empty());
+    assert!(r.damage().index_unusable.is_some());
+    let got = all_events(&r);
+    assert_eq!(got[..], events[..got.len()]);
+}

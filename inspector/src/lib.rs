@@ -3,6 +3,8 @@
 //! what this computes.
 
 pub mod commands;
+pub mod events;
 pub mod open;
 pub mod summary;
+pub mod syscall_sig;
 pub mod timefmt;

@@ -48,6 +48,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Every event: syscalls with decoded arguments and data, and lifecycle records.
+    Events {
+        /// One JSON object per line (schema in the README).
+        #[arg(long)]
+        json: bool,
+    },
     /// Host, time window, event counts, containers, losses and integrity.
     Summary {
         #[arg(long)]
@@ -95,6 +101,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Cmd::Commands { json }) => print_commands(&mut out, &reader, json),
         Some(Cmd::Summary { json }) => print_summary(&mut out, &reader, json),
+        Some(Cmd::Events { json }) => print_events(&mut out, &reader, json),
         Some(Cmd::Verify { json }) => print_verify(&mut out, &reader, json),
         None => print_summary(&mut out, &reader, false),
     }
@@ -174,6 +181,27 @@ fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn print_events(
+    out: &mut impl Write,
+    reader: &capture_format::CaptureReader,
+    json: bool,
+) -> io::Result<u8> {
+    let (events, errors) = aftertrace_inspector::events::events(reader);
+    for err in &errors {
+        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
+    }
+    let mut rows = aftertrace_inspector::events::Rows::new(reader);
+    for e in &events {
+        let row = rows.row(e);
+        if json {
+            json_line(out, &row)?;
+        } else {
+            writeln!(out, "{}", row.text_line())?;
+        }
+    }
+    Ok(exit::SUCCESS)
 }
 
 fn print_summary(

@@ -22,8 +22,12 @@ pub struct Summary {
     pub exits: u64,
     pub chunks: usize,
     pub containers: Vec<String>,
-    /// Events lost before they reached the file, by cause.
+    /// Losses counted in the kernel, by cause, summed over CPUs and time (ring_full,
+    /// scratch_full and regs_unreadable lose records; unreadable marks a parameter whose
+    /// user memory could not be read, in a record that was kept).
     pub dropped: Vec<(String, u64)>,
+    /// Lost syscall records broken down by process: the same losses seen per pid.
+    pub lost_by_pid: Vec<(u32, u64)>,
     pub damaged: bool,
 }
 
@@ -41,11 +45,18 @@ impl Summary {
                 .iter()
                 .map(|c| format!("{} ({})", c.id, c.runtime))
                 .collect(),
-            dropped: meta
+            dropped: {
+                let mut by_cause: std::collections::BTreeMap<String, u64> = Default::default();
+                for d in meta.drops.entries.iter().filter(|d| d.pid.is_none()) {
+                    *by_cause.entry(d.cause.clone()).or_default() += d.count;
+                }
+                by_cause.into_iter().collect()
+            },
+            lost_by_pid: meta
                 .drops
                 .entries
                 .iter()
-                .map(|d| (d.cause.clone(), d.count))
+                .filter_map(|d| Some((d.pid?, d.count)))
                 .collect(),
             damaged: !reader.damage().is_empty(),
             ..Summary::default()

@@ -23,7 +23,117 @@ pub const EXEC_ARGS_MAX: usize = 4096;
 pub mod syscall_flags {
     /// The syscall came through the 32-bit (ia32 / int 0x80) entry: `nr` is an i386 number.
     pub const COMPAT: u32 = 1 << 0;
+    /// Emitted at sys_enter: its parameters were read before the syscall ran (execve's,
+    /// whose memory the syscall replaces). The matching sys_exit record has `EXIT_HALF`.
+    pub const ENTER_HALF: u32 = 1 << 1;
+    /// Emitted at sys_exit for a syscall whose `ENTER_HALF` was emitted: join the two.
+    pub const EXIT_HALF: u32 = 1 << 2;
+    /// Emitted at sys_enter for a syscall that never returns (exit, exit_group).
+    pub const NO_RETURN: u32 = 1 << 3;
 }
+
+/// Kinds of decoded parameters following a [`SyscallRecord`].
+pub mod param_kind {
+    /// A NUL-terminated path from user memory (the NUL is not included).
+    pub const PATH: u8 = 1;
+    /// A NUL-terminated string that is not a path.
+    pub const STR: u8 = 2;
+    /// Bytes the syscall read or wrote, up to the snaplen.
+    pub const BUF: u8 = 3;
+    /// A socket address (`struct sockaddr_*`), raw.
+    pub const SOCKADDR: u8 = 4;
+    /// Two `int` fds the kernel filled in (pipe, pipe2, socketpair).
+    pub const FDS2: u8 = 5;
+    /// Data of an iovec array (readv/writev...), concatenated up to the snaplen.
+    pub const IOV: u8 = 6;
+    /// A `struct msghdr` (sendmsg/recvmsg): emits a SOCKADDR (if any) and a BUF item.
+    pub const MSGHDR: u8 = 7;
+}
+
+/// `flags` bits of a [`ParamHeader`].
+pub mod param_flags {
+    /// Cut by the snaplen (or the string/sockaddr cap): `orig_len` is larger than `len`.
+    pub const CUT: u8 = 1 << 0;
+    /// User memory could not be read (not faulted in, or a bad pointer).
+    pub const UNREADABLE: u8 = 1 << 1;
+}
+
+/// Where a parameter's length comes from ([`ParamSpec::len_from`]).
+pub mod len_from {
+    /// `0..=5`: the value of that argument.
+    pub const ARG_MAX: u8 = 5;
+    /// The syscall's return value, when positive (bytes transferred).
+    pub const RET: u8 = 6;
+    /// No length: a NUL-terminated string, or a fixed-size item.
+    pub const NONE: u8 = 7;
+    /// `8..=13`: a `u32` read from user memory at the pointer in argument `n - 8`
+    /// (accept's `addrlen`).
+    pub const ARG_PTR_BASE: u8 = 8;
+}
+
+/// One parameter to capture: which argument holds the pointer, what it points to, and
+/// where its length comes from.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// One of [`param_kind`], 0 for none.
+    pub kind: u8,
+    /// Argument index (0..=5) holding the pointer.
+    pub slot: u8,
+    /// One of [`len_from`].
+    pub len_from: u8,
+    pub _pad: u8,
+}
+
+/// `flags` bits of [`SyscallPolicy`].
+pub mod policy_flags {
+    /// Read the parameters at sys_enter (the syscall replaces the memory they live in).
+    pub const AT_ENTER: u32 = 1 << 0;
+    /// The syscall does not return: emit its record at sys_enter.
+    pub const NO_RETURN: u32 = 1 << 1;
+}
+
+/// What the programs capture for one syscall number of one ABI; an array map per ABI,
+/// filled by userspace from its table at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallPolicy {
+    /// [`policy_flags`].
+    pub flags: u32,
+    pub params: [ParamSpec; MAX_PARAMS],
+}
+
+pub const MAX_PARAMS: usize = 3;
+/// Syscall numbers covered by the policy maps (x86_64 and i386 both stay below this).
+pub const MAX_SYSCALL_NR: u32 = 512;
+
+/// Header of one decoded parameter; `len` bytes of data follow it, then padding to the
+/// next multiple of 8 (items start 8-byte aligned) unless it is the last item.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParamHeader {
+    /// Argument index (0..=5) the parameter came from.
+    pub slot: u8,
+    /// One of [`param_kind`] (MSGHDR yields SOCKADDR and BUF items).
+    pub kind: u8,
+    /// [`param_flags`].
+    pub flags: u8,
+    pub _pad: u8,
+    /// Bytes of data following this header.
+    pub len: u32,
+    /// The full length in user memory (what the syscall transferred or was given).
+    pub orig_len: u64,
+}
+
+/// Largest data item the programs copy (the snaplen is capped to this).
+pub const MAX_ITEM: usize = 8192;
+/// Per-CPU scratch where variable-size records are assembled before `bpf_ringbuf_output`.
+/// Twice the largest record, so that masked offsets keep the verifier convinced.
+pub const SCRATCH_SIZE: usize = 65536;
+/// Longest path or string kept.
+pub const MAX_STR: usize = 4096;
+/// Longest socket address kept (`sockaddr_storage`).
+pub const MAX_SOCKADDR: usize = 128;
 
 /// `flags` bits of [`ExecRecord`].
 pub mod exec_flags {
@@ -51,20 +161,25 @@ pub struct RecordHeader {
     pub tid: u32,
 }
 
-/// A syscall, enter and exit joined at sys_exit.
+/// A syscall. Most are emitted once at sys_exit, where the argument registers and the
+/// buffers the kernel filled are both available; see [`syscall_flags`] for the rest.
+/// `params_len` bytes of [`ParamHeader`] items follow it in the ring buffer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallRecord {
+    /// `ts` is the sys_exit time (sys_enter for `ENTER_HALF` and `NO_RETURN` records).
     pub header: RecordHeader,
     /// Syscall number in the ABI given by `flags`.
     pub nr: u32,
     /// [`syscall_flags`].
     pub flags: u32,
-    /// Boot-time ns at sys_enter; `header.ts` is the exit time.
-    pub enter_ts: u64,
     pub args: [u64; 6],
     pub ret: i64,
     pub cgroup_id: u64,
+    /// Bytes of parameter items that follow.
+    pub params_len: u32,
+    /// Number of parameter items that follow.
+    pub nparams: u32,
 }
 
 /// A successful exec, from `sched_process_exec` (the new image is in place).
@@ -161,11 +276,14 @@ pub struct KernelOffsets {
 pub mod drop_cause {
     /// The ring buffer had no room for a record.
     pub const RING_FULL: u32 = 0;
-    /// A sys_exit arrived without its sys_enter (e.g. the entry map was full).
-    pub const EXIT_WITHOUT_ENTER: u32 = 1;
-    /// A sys_enter's state could not be stored.
-    pub const ENTER_MAP_FULL: u32 = 2;
-    pub const COUNT: u32 = 3;
+    /// A parameter could not be read from user memory (the record is kept, the item is
+    /// marked unreadable): counted so a responder knows how often data is missing.
+    pub const UNREADABLE: u32 = 1;
+    /// The per-CPU scratch buffer was unavailable: the record was lost.
+    pub const SCRATCH_FULL: u32 = 2;
+    /// The syscall's saved registers could not be read: the record was lost.
+    pub const REGS_UNREADABLE: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 #[cfg(feature = "user")]
@@ -175,6 +293,7 @@ mod user {
     // padding byte an explicit field, so any bit pattern is valid.
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for RecordHeader {}
+    unsafe impl aya::Pod for SyscallPolicy {}
 }
 
 #[cfg(test)]
@@ -186,7 +305,9 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(size_of::<RecordHeader>(), 24);
-        assert_eq!(size_of::<SyscallRecord>(), 24 + 8 + 8 + 48 + 8 + 8);
+        assert_eq!(size_of::<SyscallRecord>(), 24 + 8 + 48 + 8 + 8 + 8);
+        assert_eq!(size_of::<ParamHeader>(), 16);
+        assert_eq!(size_of::<SyscallPolicy>(), 16);
         assert_eq!(
             size_of::<ExecRecord>(),
             24 + 6 * 4 + 8 + 4 + 2 + 2 + 4 + 4 + 256 + 4096

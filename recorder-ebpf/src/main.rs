@@ -8,22 +8,29 @@
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use core::{
+    ffi::c_void,
+    mem::size_of,
+    ptr::{addr_of, addr_of_mut, read_volatile},
+};
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, gen::bpf_probe_read_user,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
+        gen::{bpf_probe_read_user as probe_read_user_raw, bpf_probe_read_user_str},
     },
     macros::{map, raw_tracepoint},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::RawTracePointContext,
     EbpfContext,
 };
 use recorder_common::{
-    drop_cause, exec_flags, kind, syscall_flags, CgroupMkdirRecord, ExecRecord, ExitRecord,
-    ForkRecord, KernelOffsets, RecordHeader, SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX,
+    drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags, syscall_flags,
+    CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, ParamHeader, ParamSpec,
+    RecordHeader, SyscallPolicy, SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, MAX_ITEM,
+    MAX_PARAMS, MAX_SOCKADDR, MAX_STR, MAX_SYSCALL_NR, SCRATCH_SIZE,
 };
 
 /// Offsets into kernel structures, set by userspace from BTF before load.
@@ -59,19 +66,30 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(64 * 1024 * 1024, 0);
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(drop_cause::COUNT, 0);
 
-/// A syscall's enter half, waiting for its exit. LRU: a thread that execs or exits never
-/// reaches its sys_exit, and its entry must age out rather than fill the map.
+/// Where variable-size syscall records are assembled before `bpf_ringbuf_output`.
 #[repr(C)]
-#[derive(Clone, Copy)]
-struct Pending {
-    ts: u64,
-    nr: u32,
-    flags: u32,
-    args: [u64; 6],
+struct Scratch {
+    buf: [u8; SCRATCH_SIZE],
 }
 
+/// One slot per CPU, indexed by CPU number (userspace sizes it to the possible CPUs). Not a
+/// per-CPU array: those cap values at 32 KiB.
 #[map]
-static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(65536, 0);
+static SCRATCH: Array<Scratch> = Array::with_max_entries(1, 0);
+
+/// What to capture per syscall number, one map per ABI (filled by userspace).
+#[map]
+static POLICY64: Array<SyscallPolicy> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
+#[map]
+static POLICY32: Array<SyscallPolicy> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
+
+/// Ring-full drops by thread-group id, so a workload can check recorded + dropped = made.
+#[map]
+static DROPS_BY_PID: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// Bytes of I/O data kept per buffer (capped at MAX_ITEM), set by userspace.
+#[no_mangle]
+static SNAPLEN: u32 = 256;
 
 /// x86_64 `struct pt_regs`, in register order (a stable ABI).
 #[repr(C)]
@@ -150,6 +168,76 @@ fn is_recorder() -> bool {
     (bpf_get_current_pid_tgid() >> 32) as u32 == me
 }
 
+/// Offsets are masked below this so the verifier can bound every scratch access:
+/// an item (header + MAX_ITEM) starting below it always ends inside the scratch buffer.
+const OFF_LIMIT: usize = 16384;
+const _: () = assert!(OFF_LIMIT + size_of::<ParamHeader>() + 2 * MAX_ITEM <= SCRATCH_SIZE);
+const _: () = assert!(MAX_STR <= MAX_ITEM && MAX_SOCKADDR <= MAX_ITEM);
+
+/// Where `launder` parks values: the last bytes of the scratch, never used by a record.
+const LAUNDRY: usize = SCRATCH_SIZE - 8;
+
+/// Round-trips a value through map memory, so the verifier forgets the exact range it had
+/// and keeps only the mask applied after: every path then reaches the next step with the
+/// same state and the verifier can prune, instead of exploring the product of all paths.
+#[inline(always)]
+unsafe fn launder(buf: *mut u8, v: usize, mask: usize) -> usize {
+    let slot = buf.add(LAUNDRY) as *mut u64;
+    core::ptr::write_volatile(slot, v as u64);
+    (core::ptr::read_volatile(slot) as usize) & mask
+}
+
+#[inline(always)]
+fn snaplen() -> u64 {
+    // SAFETY: plain global set before load.
+    let n = unsafe { read_volatile(addr_of!(SNAPLEN)) } as u64;
+    if n > MAX_ITEM as u64 {
+        MAX_ITEM as u64
+    } else {
+        n
+    }
+}
+
+#[inline(always)]
+fn is_compat() -> bool {
+    // SAFETY: reading the current task's thread_info through a helper.
+    let task = unsafe { bpf_get_current_task() };
+    let status: u32 = unsafe { read_kernel(task, offsets().task_ti_status) }.unwrap_or(0);
+    status & TS_COMPAT != 0
+}
+
+#[inline(always)]
+fn policy(compat: bool, nr: u32) -> SyscallPolicy {
+    let map = if compat { &POLICY32 } else { &POLICY64 };
+    map.get(nr).copied().unwrap_or_default()
+}
+
+#[inline(always)]
+fn syscall_args(regs: &PtRegs, compat: bool) -> [u64; 8] {
+    if compat {
+        // i386 passes arguments in ebx, ecx, edx, esi, edi, ebp.
+        [regs.bx, regs.cx, regs.dx, regs.si, regs.di, regs.bp, 0, 0]
+    } else {
+        [regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9, 0, 0]
+    }
+}
+
+/// Counts a lost syscall record by cause (per CPU) and by process, so a workload can
+/// check that recorded + lost = made.
+#[inline(always)]
+fn count_lost_record(cause: u32) {
+    count_drop(cause);
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    match DROPS_BY_PID.get_ptr_mut(&tgid) {
+        // SAFETY: a map value pointer; a lost increment under a race only undercounts
+        // this per-process detail, the per-CPU total stays exact.
+        Some(p) => unsafe { *p += 1 },
+        None => {
+            let _ = DROPS_BY_PID.insert(&tgid, &1, 0);
+        }
+    }
+}
+
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     match unsafe { try_sys_enter(&ctx) } {
@@ -158,34 +246,30 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     }
 }
 
+/// Only syscalls that never return, or whose parameters the syscall itself destroys
+/// (execve), are handled at enter; everything else costs one map lookup here.
 unsafe fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
     if is_recorder() {
         return Ok(());
     }
-    let regs_ptr = raw_arg(ctx, 0);
     let nr = raw_arg(ctx, 1) as u32;
-    let regs: PtRegs = bpf_probe_read_kernel(regs_ptr as *const PtRegs)?;
-    let task = bpf_get_current_task();
-    let status: u32 = read_kernel(task, offsets().task_ti_status).unwrap_or(0);
-    let (flags, args) = if status & TS_COMPAT != 0 {
-        (
-            syscall_flags::COMPAT,
-            [regs.bx, regs.cx, regs.dx, regs.si, regs.di, regs.bp],
-        )
-    } else {
-        (0, [regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9])
-    };
-    let pending = Pending {
-        ts: bpf_ktime_get_boot_ns(),
-        nr,
-        flags,
-        args,
-    };
-    let tid = bpf_get_current_pid_tgid() as u32;
-    if PENDING.insert(&tid, &pending, 0).is_err() {
-        count_drop(drop_cause::ENTER_MAP_FULL);
+    let compat = is_compat();
+    let pol = policy(compat, nr);
+    if pol.flags & (policy_flags::AT_ENTER | policy_flags::NO_RETURN) == 0 {
+        return Ok(());
     }
-    Ok(())
+    let Ok(regs) = bpf_probe_read_kernel(raw_arg(ctx, 0) as *const PtRegs) else {
+        count_lost_record(drop_cause::REGS_UNREADABLE);
+        return Ok(());
+    };
+    let args = syscall_args(&regs, compat);
+    let mut flags = if compat { syscall_flags::COMPAT } else { 0 };
+    if pol.flags & policy_flags::NO_RETURN != 0 {
+        flags |= syscall_flags::NO_RETURN;
+        emit_syscall(nr, flags, &args, 0, &SyscallPolicy::default())
+    } else {
+        emit_syscall(nr, flags | syscall_flags::ENTER_HALF, &args, 0, &pol)
+    }
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -196,33 +280,351 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     }
 }
 
+/// At sys_exit the saved registers still hold the arguments (x86 keeps them in pt_regs;
+/// the syscall number in orig_ax), and the buffers the kernel filled are readable: one
+/// record per syscall, no per-thread state.
 unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     if is_recorder() {
         return Ok(());
     }
     let ret = raw_arg(ctx, 1) as i64;
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pending) = PENDING.get_ptr(&tid) else {
-        count_drop(drop_cause::EXIT_WITHOUT_ENTER);
+    let Ok(regs) = bpf_probe_read_kernel::<PtRegs>(raw_arg(ctx, 0) as *const PtRegs) else {
+        count_lost_record(drop_cause::REGS_UNREADABLE);
         return Ok(());
     };
-    let pending = *pending;
-    let _ = PENDING.remove(&tid);
-    let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
-        count_drop(drop_cause::RING_FULL);
-        return Ok(());
-    };
-    entry.write(SyscallRecord {
+    let nr = regs.orig_ax as u32;
+    let compat = is_compat();
+    let pol = policy(compat, nr);
+    let args = syscall_args(&regs, compat);
+    let flags = if compat { syscall_flags::COMPAT } else { 0 };
+    if pol.flags & policy_flags::AT_ENTER != 0 {
+        return emit_syscall(
+            nr,
+            flags | syscall_flags::EXIT_HALF,
+            &args,
+            ret,
+            &SyscallPolicy::default(),
+        );
+    }
+    emit_syscall(nr, flags, &args, ret, &pol)
+}
+
+/// Writes one syscall record: straight into the ring when there is nothing to copy from
+/// user memory, else assembled in the per-CPU scratch with its parameter items.
+#[inline(always)]
+unsafe fn emit_syscall(
+    nr: u32,
+    flags: u32,
+    args: &[u64; 8],
+    ret: i64,
+    pol: &SyscallPolicy,
+) -> Result<(), i64> {
+    let record = SyscallRecord {
         header: header(kind::SYSCALL, bpf_ktime_get_boot_ns()),
-        nr: pending.nr,
-        flags: pending.flags,
-        enter_ts: pending.ts,
-        args: pending.args,
+        nr,
+        flags,
+        args: [args[0], args[1], args[2], args[3], args[4], args[5]],
         ret,
         cgroup_id: bpf_get_current_cgroup_id(),
+        params_len: 0,
+        nparams: 0,
+    };
+    if pol.params[0].kind == 0 {
+        match EVENTS.reserve::<SyscallRecord>(0) {
+            Some(mut entry) => {
+                entry.write(record);
+                entry.submit(0);
+            }
+            None => count_lost_record(drop_cause::RING_FULL),
+        }
+        return Ok(());
+    }
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        count_lost_record(drop_cause::SCRATCH_FULL);
+        return Ok(());
+    };
+    let buf = (*scratch).buf.as_mut_ptr();
+    let mut off = size_of::<SyscallRecord>();
+    let mut nparams = 0u32;
+    for i in 0..MAX_PARAMS {
+        let spec = pol.params[i];
+        if spec.kind == 0 {
+            break;
+        }
+        let (next, n) = capture_param(
+            buf,
+            off,
+            &spec,
+            args,
+            ret,
+            flags & syscall_flags::COMPAT != 0,
+        );
+        // Items start 8-byte aligned, so their headers are written with aligned stores.
+        off = launder(buf, (next + 7) & !7, OFF_LIMIT - 1);
+        nparams += n;
+    }
+    // SAFETY: the scratch is a map value, 8-byte aligned.
+    #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
+    let rec = buf as *mut SyscallRecord;
+    rec.write(SyscallRecord {
+        params_len: (off - size_of::<SyscallRecord>().min(off)) as u32,
+        nparams,
+        ..record
     });
-    entry.submit(0);
+    let data = core::slice::from_raw_parts(buf as *const u8, off);
+    if EVENTS.output(data, 0).is_err() {
+        count_lost_record(drop_cause::RING_FULL);
+    }
     Ok(())
+}
+
+/// The value a length comes from; `None` when there is nothing to copy.
+#[inline(always)]
+unsafe fn length(spec: &ParamSpec, args: &[u64; 8], ret: i64) -> Option<u64> {
+    match spec.len_from {
+        0..=len_from::ARG_MAX => Some(args[(spec.len_from & 7) as usize]),
+        len_from::RET => (ret > 0).then_some(ret as u64),
+        n if n >= len_from::ARG_PTR_BASE => {
+            let ptr = args[((n - len_from::ARG_PTR_BASE) & 7) as usize];
+            let mut v = 0u32;
+            let rc = probe_read_user_raw(addr_of_mut!(v) as *mut c_void, 4, ptr as *const c_void);
+            (rc == 0).then_some(v as u64)
+        }
+        _ => None,
+    }
+}
+
+/// Writes a parameter header at `off`.
+#[inline(always)]
+unsafe fn put_header(
+    buf: *mut u8,
+    off: usize,
+    slot: u8,
+    kind: u8,
+    flags: u8,
+    len: u32,
+    orig_len: u64,
+) {
+    // SAFETY: callers pass 8-byte aligned offsets into the 8-byte aligned scratch.
+    #[expect(clippy::cast_ptr_alignment, reason = "offsets are kept 8-byte aligned")]
+    let h = buf.add(off & (OFF_LIMIT - 1)) as *mut ParamHeader;
+    h.write(ParamHeader {
+        slot,
+        kind,
+        flags,
+        _pad: 0,
+        len,
+        orig_len,
+    });
+}
+
+/// Copies `len` bytes (at most MAX_ITEM) of user memory into an item at `off`.
+/// Returns the offset after the item.
+#[inline(always)]
+unsafe fn put_user_bytes(
+    buf: *mut u8,
+    off: usize,
+    slot: u8,
+    kind: u8,
+    src: u64,
+    len: u64,
+    orig_len: u64,
+) -> usize {
+    let off = off & (OFF_LIMIT - 1);
+    let mut n = len;
+    if n > MAX_ITEM as u64 {
+        n = MAX_ITEM as u64;
+    }
+    let mut flags = if orig_len > n { param_flags::CUT } else { 0 };
+    let data = buf.add(off + size_of::<ParamHeader>());
+    let n32 = (n as u32) & (2 * MAX_ITEM as u32 - 1);
+    if n32 > 0 && n32 <= MAX_ITEM as u32 {
+        if probe_read_user_raw(data as *mut c_void, n32, src as *const c_void) != 0 {
+            flags |= param_flags::UNREADABLE;
+            count_drop(drop_cause::UNREADABLE);
+            put_header(buf, off, slot, kind, flags, 0, orig_len);
+            return off + size_of::<ParamHeader>();
+        }
+    } else {
+        put_header(buf, off, slot, kind, flags, 0, orig_len);
+        return off + size_of::<ParamHeader>();
+    }
+    put_header(buf, off, slot, kind, flags, n32, orig_len);
+    off + size_of::<ParamHeader>() + n32 as usize
+}
+
+/// Captures one parameter per its spec; returns (offset after it, items written).
+#[inline(always)]
+unsafe fn capture_param(
+    buf: *mut u8,
+    off: usize,
+    spec: &ParamSpec,
+    args: &[u64; 8],
+    ret: i64,
+    compat: bool,
+) -> (usize, u32) {
+    let off = off & (OFF_LIMIT - 1);
+    let ptr = args[(spec.slot & 7) as usize];
+    let slot = spec.slot;
+    if ptr == 0 {
+        return (off, 0);
+    }
+    match spec.kind {
+        param_kind::PATH | param_kind::STR => {
+            let data = buf.add(off + size_of::<ParamHeader>());
+            let rc =
+                bpf_probe_read_user_str(data as *mut c_void, MAX_STR as u32, ptr as *const c_void);
+            if rc <= 0 {
+                count_drop(drop_cause::UNREADABLE);
+                put_header(buf, off, slot, spec.kind, param_flags::UNREADABLE, 0, 0);
+                return (off + size_of::<ParamHeader>(), 1);
+            }
+            // rc counts the NUL; a string that filled the buffer may have been cut.
+            let n = ((rc as u32) - 1) & (MAX_STR as u32 - 1);
+            let flags = if rc as usize >= MAX_STR {
+                param_flags::CUT
+            } else {
+                0
+            };
+            put_header(buf, off, slot, spec.kind, flags, n, n as u64);
+            (off + size_of::<ParamHeader>() + n as usize, 1)
+        }
+        param_kind::BUF => {
+            let Some(len) = length(spec, args, ret) else {
+                return (off, 0);
+            };
+            let keep = if len < snaplen() { len } else { snaplen() };
+            (
+                put_user_bytes(buf, off, slot, param_kind::BUF, ptr, keep, len),
+                1,
+            )
+        }
+        param_kind::SOCKADDR => {
+            let Some(len) = length(spec, args, ret) else {
+                return (off, 0);
+            };
+            let keep = if len < MAX_SOCKADDR as u64 {
+                len
+            } else {
+                MAX_SOCKADDR as u64
+            };
+            (
+                put_user_bytes(buf, off, slot, param_kind::SOCKADDR, ptr, keep, len),
+                1,
+            )
+        }
+        param_kind::FDS2 => {
+            if ret != 0 {
+                return (off, 0);
+            }
+            (
+                put_user_bytes(buf, off, slot, param_kind::FDS2, ptr, 8, 8),
+                1,
+            )
+        }
+        param_kind::IOV => {
+            let count = args[(spec.len_from & 7) as usize];
+            capture_iov(buf, off, slot, ptr, count, ret, compat)
+        }
+        param_kind::MSGHDR => {
+            if compat {
+                return (off, 0);
+            }
+            // struct msghdr { void *name; int namelen; struct iovec *iov; size_t iovlen; ... }
+            let Ok(hdr) = bpf_probe_read_user(ptr as *const [u64; 4]) else {
+                count_drop(drop_cause::UNREADABLE);
+                return (off, 0);
+            };
+            let (name, namelen, iov, iovlen) = (hdr[0], hdr[1] & 0xffff_ffff, hdr[2], hdr[3]);
+            let mut off = off;
+            let mut n = 0;
+            if name != 0 && namelen > 0 {
+                let keep = if namelen < MAX_SOCKADDR as u64 {
+                    namelen
+                } else {
+                    MAX_SOCKADDR as u64
+                };
+                off = put_user_bytes(buf, off, slot, param_kind::SOCKADDR, name, keep, namelen);
+                n += 1;
+            }
+            let off = launder(buf, (off + 7) & !7, OFF_LIMIT - 1);
+            let (off, m) = capture_iov(buf, off, slot, iov, iovlen, ret, false);
+            (off, n + m)
+        }
+        _ => (off, 0),
+    }
+}
+
+/// How many iovecs are followed; the data of later ones is counted in `orig_len` only.
+const MAX_IOVECS: usize = 4;
+
+/// The data of an iovec array, concatenated up to the snaplen, as one BUF item. The
+/// transferred length is the syscall's return value.
+#[inline(always)]
+unsafe fn capture_iov(
+    buf: *mut u8,
+    off: usize,
+    slot: u8,
+    iov: u64,
+    count: u64,
+    ret: i64,
+    compat: bool,
+) -> (usize, u32) {
+    if ret <= 0 || iov == 0 {
+        return (off, 0);
+    }
+    let off = off & (OFF_LIMIT - 1);
+    let total = ret as u64;
+    let mut budget = if total < snaplen() { total } else { snaplen() };
+    let mut pos = 0usize;
+    let mut flags = 0u8;
+    let data = buf.add(off + size_of::<ParamHeader>());
+    for i in 0..MAX_IOVECS {
+        if i as u64 >= count || budget == 0 {
+            break;
+        }
+        let (base, len) = if compat {
+            match bpf_probe_read_user((iov + 8 * i as u64) as *const [u32; 2]) {
+                Ok(v) => (v[0] as u64, v[1] as u64),
+                Err(_) => {
+                    flags |= param_flags::UNREADABLE;
+                    break;
+                }
+            }
+        } else {
+            match bpf_probe_read_user((iov + 16 * i as u64) as *const [u64; 2]) {
+                Ok(v) => (v[0], v[1]),
+                Err(_) => {
+                    flags |= param_flags::UNREADABLE;
+                    break;
+                }
+            }
+        };
+        let take = if len < budget { len } else { budget };
+        let take32 = (take as u32) & (MAX_ITEM as u32 - 1);
+        let pos_b = pos & (MAX_ITEM - 1);
+        if take32 > 0
+            && probe_read_user_raw(
+                data.add(pos_b) as *mut c_void,
+                take32,
+                base as *const c_void,
+            ) != 0
+        {
+            flags |= param_flags::UNREADABLE;
+            break;
+        }
+        pos = launder(buf, pos_b + take32 as usize, 2 * MAX_ITEM - 1);
+        budget -= take32 as u64;
+    }
+    if flags & param_flags::UNREADABLE != 0 {
+        count_drop(drop_cause::UNREADABLE);
+    }
+    let n = (pos & (2 * MAX_ITEM - 1)) as u32;
+    if (n as u64) < total {
+        flags |= param_flags::CUT;
+    }
+    put_header(buf, off, slot, param_kind::BUF, flags, n, total);
+    (off + size_of::<ParamHeader>() + n as usize, 1)
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
@@ -307,7 +709,7 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     let mut read_len = 0u32;
     if len > 0 && len <= EXEC_ARGS_MAX as u32 {
         let dst = addr_of_mut!((*rec).args) as *mut core::ffi::c_void;
-        if bpf_probe_read_user(dst, len, arg_start as *const core::ffi::c_void) == 0 {
+        if probe_read_user_raw(dst, len, arg_start as *const core::ffi::c_void) == 0 {
             read_len = len;
         } else {
             flags |= exec_flags::ARGS_UNREADABLE;

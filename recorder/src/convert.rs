@@ -1,12 +1,16 @@
 //! Wire records from the ring buffer -> capture-format events. The kernel's structs are not
 //! the on-disk schema; this is the one place that knows both.
 
+use std::collections::HashMap;
+
 use capture_format::{
-    Abi, CgroupEvent, Completion, Event, EventBody, ExecEvent, ExitEvent, ForkEvent, SyscallEvent,
+    Abi, Buffer, BufferCut, CgroupEvent, Completion, Event, EventBody, ExecEvent, ExitEvent,
+    ForkEvent, Param, ParamValue, SockAddr, SyscallEvent,
 };
 use recorder_common::{
-    exec_flags, kind, syscall_flags, CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord,
-    RecordHeader, SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX,
+    exec_flags, kind, param_flags, param_kind, syscall_flags, CgroupMkdirRecord, ExecRecord,
+    ExitRecord, ForkRecord, ParamHeader, RecordHeader, SyscallRecord, EXEC_ARGS_MAX,
+    EXEC_FILENAME_MAX,
 };
 
 /// A ring-buffer record that does not match any known layout: a recorder/program version
@@ -24,110 +28,278 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-/// The record's completion time: the key events are put back in order by.
-pub fn completion_ts(bytes: &[u8]) -> Option<u64> {
-    read::<RecordHeader>(bytes).map(|h| h.ts)
+/// Turns records into events, joining the two halves of syscalls whose parameters are
+/// read at sys_enter (execve) by thread id.
+#[derive(Default)]
+pub struct Decoder {
+    /// Enter halves waiting for their exit, by thread id.
+    pending: HashMap<u32, Event>,
 }
 
-/// `Ok(None)` for records that are valid but not worth keeping.
-pub fn convert(bytes: &[u8]) -> Result<Option<Event>, BadRecord> {
-    let bad = |kind| BadRecord {
-        kind,
-        len: bytes.len(),
-    };
-    let header: RecordHeader = read(bytes).ok_or(bad(0))?;
-    let event = |ts, body| Event {
-        ts,
-        cpu: header.cpu,
-        pid: header.pid,
-        tid: header.tid,
-        body,
-    };
-    Ok(Some(match header.kind {
-        kind::SYSCALL => {
-            let r: SyscallRecord = read(bytes).ok_or(bad(header.kind))?;
-            let abi = if r.flags & syscall_flags::COMPAT != 0 {
-                Abi::I386
-            } else {
-                Abi::X86_64
-            };
-            event(
-                r.enter_ts,
-                EventBody::Syscall(SyscallEvent {
-                    nr: r.nr,
-                    abi,
-                    completion: Completion::Complete,
-                    args: r.args,
-                    ret: Some(r.ret),
-                    duration_ns: Some(r.header.ts.saturating_sub(r.enter_ts)),
-                    cgroup_id: r.cgroup_id,
-                    params: Vec::new(),
-                }),
-            )
-        }
-        kind::EXEC => {
-            let r: ExecRecord = read(bytes).ok_or(bad(header.kind))?;
-            let filename = r.filename[..(r.filename_len as usize).min(EXEC_FILENAME_MAX)].to_vec();
-            let args = &r.args[..(r.args_len as usize).min(EXEC_ARGS_MAX)];
-            let (argv, cut) = split_args(args);
-            let truncated = r.flags & (exec_flags::ARGS_TRUNCATED | exec_flags::ARGS_UNREADABLE)
-                != 0
-                || cut
-                || r.args_total as usize > args.len();
-            event(
-                header.ts,
-                EventBody::Exec(ExecEvent {
-                    filename,
-                    argv,
-                    argv_truncated: truncated,
-                    ppid: r.ppid,
-                    uid: r.uid,
-                    gid: r.gid,
-                    euid: r.euid,
-                    egid: r.egid,
-                    cgroup_id: r.cgroup_id,
-                    exe: None,
-                    cwd: None,
-                }),
-            )
-        }
-        kind::FORK => {
-            let r: ForkRecord = read(bytes).ok_or(bad(header.kind))?;
-            event(
-                header.ts,
+impl Decoder {
+    /// Decodes one record, handing `emit` the events it completes: none (an enter half
+    /// waiting for its exit), one, or two (a thread's exit completes its pending enter).
+    pub fn decode(&mut self, bytes: &[u8], emit: &mut impl FnMut(Event)) -> Result<(), BadRecord> {
+        let bad = |kind| BadRecord {
+            kind,
+            len: bytes.len(),
+        };
+        let header: RecordHeader = read(bytes).ok_or(bad(0))?;
+        let event = |ts, body| Event {
+            ts,
+            cpu: header.cpu,
+            pid: header.pid,
+            tid: header.tid,
+            body,
+        };
+        let body = match header.kind {
+            kind::SYSCALL => {
+                let (first, second) = self.syscall(bytes).ok_or(bad(header.kind))?;
+                first.into_iter().chain(second).for_each(emit);
+                return Ok(());
+            }
+            kind::EXEC => EventBody::Exec(exec(&read(bytes).ok_or(bad(header.kind))?)),
+            kind::FORK => {
+                let r: ForkRecord = read(bytes).ok_or(bad(header.kind))?;
                 EventBody::Fork(ForkEvent {
                     child_pid: r.child_pid,
                     child_tid: r.child_tid,
                     cgroup_id: r.cgroup_id,
-                }),
-            )
-        }
-        kind::EXIT => {
-            let r: ExitRecord = read(bytes).ok_or(bad(header.kind))?;
-            event(
-                header.ts,
+                })
+            }
+            kind::EXIT => {
+                let r: ExitRecord = read(bytes).ok_or(bad(header.kind))?;
+                // A pending enter half of this thread will never see its exit.
+                if let Some(enter) = self.pending.remove(&header.tid) {
+                    emit(enter);
+                }
                 EventBody::Exit(ExitEvent {
                     status: r.exit_code,
                     group_dead: r.group_dead != 0,
-                }),
-            )
-        }
-        kind::CGROUP_MKDIR => {
-            let r: CgroupMkdirRecord = read(bytes).ok_or(bad(header.kind))?;
-            // v1 hierarchies (hybrid systems) have their own id spaces; events carry v2 ids.
-            if r.hierarchy_id != 0 {
-                return Ok(None);
+                })
             }
-            let len = (r.path_len as usize).min(r.path.len());
-            event(
-                header.ts,
+            kind::CGROUP_MKDIR => {
+                let r: CgroupMkdirRecord = read(bytes).ok_or(bad(header.kind))?;
+                // v1 hierarchies (hybrid systems) have their own id spaces; events carry
+                // v2 ids.
+                if r.hierarchy_id != 0 {
+                    return Ok(());
+                }
+                let len = (r.path_len as usize).min(r.path.len());
                 EventBody::CgroupMkdir(CgroupEvent {
                     cgroup_id: r.cgroup_id,
                     path: r.path[..len].to_vec(),
-                }),
-            )
+                })
+            }
+            other => return Err(bad(other)),
+        };
+        emit(event(header.ts, body));
+        Ok(())
+    }
+
+    /// The events a syscall record completes (see [`Decoder::decode`]); `None` if the
+    /// record is malformed.
+    fn syscall(&mut self, bytes: &[u8]) -> Option<(Option<Event>, Option<Event>)> {
+        let r: SyscallRecord = read(bytes)?;
+        let items = bytes.get(size_of::<SyscallRecord>()..)?;
+        let items = items.get(..r.params_len as usize)?;
+        let abi = if r.flags & syscall_flags::COMPAT != 0 {
+            Abi::I386
+        } else {
+            Abi::X86_64
+        };
+        let mut event = Event {
+            ts: r.header.ts,
+            cpu: r.header.cpu,
+            pid: r.header.pid,
+            tid: r.header.tid,
+            body: EventBody::Syscall(SyscallEvent {
+                nr: r.nr,
+                abi,
+                completion: Completion::Complete,
+                args: r.args,
+                ret: Some(r.ret),
+                duration_ns: None,
+                cgroup_id: r.cgroup_id,
+                params: params(items, r.nparams)?,
+            }),
+        };
+        let EventBody::Syscall(s) = &mut event.body else {
+            unreachable!("built above")
+        };
+        if r.flags & syscall_flags::NO_RETURN != 0 {
+            s.completion = Completion::EnterOnly;
+            s.ret = None;
+            return Some((Some(event), None));
         }
-        other => return Err(bad(other)),
+        if r.flags & syscall_flags::ENTER_HALF != 0 {
+            s.ret = None;
+            s.completion = Completion::EnterOnly;
+            // A previous enter on this thread that never saw its exit stays enter-only.
+            let previous = self.pending.insert(r.header.tid, event);
+            return Some((previous, None));
+        }
+        if r.flags & syscall_flags::EXIT_HALF != 0 {
+            if let Some(mut enter) = self.pending.remove(&r.header.tid) {
+                {
+                    if let EventBody::Syscall(e) = &mut enter.body {
+                        // Compared by name: an exec that changes the personality rewrites
+                        // the syscall number to the new ABI's execve (an int 0x80 execve
+                        // of a 64-bit binary returns as x86_64 execve, 59).
+                        let same = (e.nr, e.abi) == (r.nr, abi)
+                            || capture_format::syscall_name(e.abi, e.nr).is_some_and(|n| {
+                                Some(n) == capture_format::syscall_name(abi, r.nr)
+                            });
+                        if same {
+                            e.completion = Completion::Complete;
+                            e.ret = Some(r.ret);
+                            e.duration_ns = Some(r.header.ts.saturating_sub(enter.ts));
+                            // After a successful execve the thread may have become the
+                            // group leader (de_thread): report the pid it has now.
+                            enter.pid = r.header.pid;
+                            return Some((Some(enter), None));
+                        }
+                    }
+                    // Not the same syscall: both are kept, each marked for what it is.
+                    s.completion = Completion::ExitOnly;
+                    s.args = [0; 6];
+                    return Some((Some(enter), Some(event)));
+                }
+            }
+            // The enter half was lost or came before the recording: the registers at exit
+            // no longer hold the arguments (execve replaced them), so drop them.
+            s.completion = Completion::ExitOnly;
+            s.args = [0; 6];
+            return Some((Some(event), None));
+        }
+        Some((Some(event), None))
+    }
+
+    /// Enter halves that began before `ts`, handed over as enter-only events so that the
+    /// file stays in time order: their exit, if it still comes, is kept as exit-only.
+    pub fn expire(&mut self, ts: u64) -> Vec<Event> {
+        let old: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, e)| e.ts < ts)
+            .map(|(tid, _)| *tid)
+            .collect();
+        old.iter()
+            .filter_map(|tid| self.pending.remove(tid))
+            .collect()
+    }
+
+    /// Enter halves still waiting when the recording ends, as enter-only events.
+    pub fn finish(&mut self) -> Vec<Event> {
+        let mut v: Vec<Event> = self.pending.drain().map(|(_, e)| e).collect();
+        v.sort_by_key(|e| e.ts);
+        v
+    }
+}
+
+fn exec(r: &ExecRecord) -> ExecEvent {
+    let filename = r.filename[..(r.filename_len as usize).min(EXEC_FILENAME_MAX)].to_vec();
+    let args = &r.args[..(r.args_len as usize).min(EXEC_ARGS_MAX)];
+    let (argv, cut) = split_args(args);
+    let truncated = r.flags & (exec_flags::ARGS_TRUNCATED | exec_flags::ARGS_UNREADABLE) != 0
+        || cut
+        || r.args_total as usize > args.len();
+    ExecEvent {
+        filename,
+        argv,
+        argv_truncated: truncated,
+        ppid: r.ppid,
+        uid: r.uid,
+        gid: r.gid,
+        euid: r.euid,
+        egid: r.egid,
+        cgroup_id: r.cgroup_id,
+        exe: None,
+        cwd: None,
+    }
+}
+
+/// Parses `n` parameter items; `None` if they overrun the record (a malformed record).
+fn params(mut items: &[u8], n: u32) -> Option<Vec<Param>> {
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let h: ParamHeader = read(items)?;
+        let end = size_of::<ParamHeader>() + h.len as usize;
+        let data = items.get(size_of::<ParamHeader>()..end)?;
+        // Items start 8-byte aligned; the last one may end unpadded.
+        items = items.get(end.next_multiple_of(8).min(items.len())..)?;
+        out.push(Param {
+            slot: h.slot,
+            value: param_value(&h, data),
+        });
+    }
+    Some(out)
+}
+
+fn param_value(h: &ParamHeader, data: &[u8]) -> ParamValue {
+    let cut = if h.flags & param_flags::UNREADABLE != 0 {
+        BufferCut::Unreadable
+    } else if h.flags & param_flags::CUT != 0 {
+        BufferCut::Snaplen
+    } else {
+        BufferCut::Whole
+    };
+    let buffer = || {
+        ParamValue::Buffer(Buffer {
+            data: data.to_vec(),
+            original_len: h.orig_len,
+            cut,
+        })
+    };
+    if cut == BufferCut::Unreadable {
+        // Whatever kind it was meant to be, all we know is its length, if that.
+        return buffer();
+    }
+    match h.kind {
+        param_kind::PATH if cut == BufferCut::Whole => ParamValue::Path(data.to_vec()),
+        param_kind::STR if cut == BufferCut::Whole => ParamValue::Str(data.to_vec()),
+        param_kind::SOCKADDR => sockaddr(data).unwrap_or_else(buffer),
+        param_kind::FDS2 if data.len() == 8 => ParamValue::Fds(vec![
+            i32::from_ne_bytes(data[..4].try_into().expect("4 bytes")),
+            i32::from_ne_bytes(data[4..].try_into().expect("4 bytes")),
+        ]),
+        _ => buffer(),
+    }
+}
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn sockaddr(d: &[u8]) -> Option<ParamValue> {
+    let family = u16::from_ne_bytes(d.get(..2)?.try_into().ok()?);
+    let be16 = |at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes(d.get(at..at + 2)?.try_into().ok()?))
+    };
+    Some(ParamValue::SockAddr(match family {
+        AF_INET => SockAddr::Inet {
+            port: be16(2)?,
+            addr: d.get(4..8)?.try_into().ok()?,
+        },
+        AF_INET6 => SockAddr::Inet6 {
+            port: be16(2)?,
+            addr: d.get(8..24)?.try_into().ok()?,
+            scope_id: u32::from_ne_bytes(d.get(24..28)?.try_into().ok()?),
+        },
+        AF_UNIX => {
+            let path = &d[2..];
+            // Abstract names start with NUL and may contain NULs; paths end at the first.
+            let path = if path.first() == Some(&0) {
+                path
+            } else {
+                &path[..path.iter().position(|&b| b == 0).unwrap_or(path.len())]
+            };
+            SockAddr::Unix(path.to_vec())
+        }
+        other => SockAddr::Other {
+            family: other,
+            raw: d[2..].to_vec(),
+        },
     }))
 }
 
@@ -150,6 +322,11 @@ fn split_args(block: &[u8]) -> (Vec<Vec<u8>>, bool) {
 mod tests {
     use super::*;
 
+    fn bytes_of<T>(v: &T) -> &[u8] {
+        // SAFETY: plain repr(C) data viewed as bytes.
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+    }
+
     #[test]
     fn splits_argv_blocks() {
         assert_eq!(
@@ -169,14 +346,131 @@ mod tests {
 
     #[test]
     fn rejects_short_and_unknown_records() {
-        assert!(convert(&[0u8; 3]).is_err());
+        let mut d = Decoder::default();
+        assert!(d.decode(&[0u8; 3], &mut |_| {}).is_err());
         let mut unknown = [0u8; 64];
         unknown[0] = 99;
-        assert_eq!(convert(&unknown).unwrap_err().kind, 99);
-        // A syscall header with a body cut short.
+        assert_eq!(d.decode(&unknown, &mut |_| {}).unwrap_err().kind, 99);
         let mut short = [0u8; 30];
         short[0] = kind::SYSCALL as u8;
-        assert!(convert(&short).is_err());
+        assert!(d.decode(&short, &mut |_| {}).is_err());
+    }
+
+    fn syscall_record(nr: u32, flags: u32, tid: u32, ts: u64, ret: i64) -> SyscallRecord {
+        SyscallRecord {
+            header: RecordHeader {
+                kind: kind::SYSCALL,
+                cpu: 0,
+                ts,
+                pid: tid,
+                tid,
+            },
+            nr,
+            flags,
+            args: [1, 2, 3, 4, 5, 6],
+            ret,
+            cgroup_id: 9,
+            params_len: 0,
+            nparams: 0,
+        }
+    }
+
+    /// Decodes one record into the events it completes.
+    fn decode(d: &mut Decoder, bytes: &[u8]) -> Result<Vec<Event>, BadRecord> {
+        let mut out = Vec::new();
+        d.decode(bytes, &mut |e| out.push(e))?;
+        Ok(out)
+    }
+
+    fn one(d: &mut Decoder, bytes: &[u8]) -> Event {
+        let mut v = decode(d, bytes).expect("valid record");
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.remove(0)
+    }
+
+    #[test]
+    fn decodes_param_items_and_rejects_overruns() {
+        let mut rec = syscall_record(42, 0, 7, 100, 0);
+        let mut items = Vec::new();
+        let sa: [u8; 16] = [2, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let h = ParamHeader {
+            slot: 1,
+            kind: param_kind::SOCKADDR,
+            flags: 0,
+            _pad: 0,
+            len: 16,
+            orig_len: 16,
+        };
+        items.extend_from_slice(bytes_of(&h));
+        items.extend_from_slice(&sa);
+        let h = ParamHeader {
+            slot: 1,
+            kind: param_kind::BUF,
+            flags: param_flags::CUT,
+            _pad: 0,
+            len: 3,
+            orig_len: 500,
+        };
+        items.extend_from_slice(bytes_of(&h));
+        items.extend_from_slice(b"abc");
+        rec.params_len = items.len() as u32;
+        rec.nparams = 2;
+        let mut bytes = bytes_of(&rec).to_vec();
+        bytes.extend_from_slice(&items);
+        let e = one(&mut Decoder::default(), &bytes);
+        let EventBody::Syscall(s) = e.body else {
+            panic!("not a syscall")
+        };
+        assert_eq!(
+            s.params[0].value,
+            ParamValue::SockAddr(SockAddr::Inet {
+                addr: [127, 0, 0, 1],
+                port: 8080
+            })
+        );
+        assert_eq!(
+            s.params[1].value,
+            ParamValue::Buffer(Buffer {
+                data: b"abc".to_vec(),
+                original_len: 500,
+                cut: BufferCut::Snaplen
+            })
+        );
+        // Claiming more bytes than the record holds is malformed, not a panic.
+        rec.params_len += 1;
+        let mut bytes = bytes_of(&rec).to_vec();
+        bytes.extend_from_slice(&items);
+        assert!(decode(&mut Decoder::default(), &bytes).is_err());
+    }
+
+    #[test]
+    fn joins_enter_and_exit_halves() {
+        let mut d = Decoder::default();
+        let enter = syscall_record(59, syscall_flags::ENTER_HALF, 5, 1_000, 0);
+        assert!(decode(&mut d, bytes_of(&enter)).expect("ok").is_empty());
+        let exit = syscall_record(59, syscall_flags::EXIT_HALF, 5, 3_500, 0);
+        let e = one(&mut d, bytes_of(&exit));
+        let EventBody::Syscall(s) = &e.body else {
+            panic!()
+        };
+        assert_eq!((e.ts, s.duration_ns, s.ret), (1_000, Some(2_500), Some(0)));
+        assert_eq!(s.completion, Completion::Complete);
+        // An exit half with no enter is kept and marked, with no stale arguments.
+        let e = one(&mut d, bytes_of(&exit));
+        let EventBody::Syscall(s) = &e.body else {
+            panic!()
+        };
+        assert_eq!((s.completion, s.args), (Completion::ExitOnly, [0; 6]));
+        // An enter that never returns stays enter-only at the end.
+        decode(&mut d, bytes_of(&enter)).expect("ok");
+        let left = d.finish();
+        assert_eq!(left.len(), 1);
+        let no_return = syscall_record(231, syscall_flags::NO_RETURN, 5, 9, 0);
+        let e = one(&mut d, bytes_of(&no_return));
+        let EventBody::Syscall(s) = &e.body else {
+            panic!()
+        };
+        assert_eq!((s.completion, s.ret), (Completion::EnterOnly, None));
     }
 
     #[test]
@@ -206,14 +500,7 @@ mod tests {
         };
         r.filename[..8].copy_from_slice(b"/bin/cat");
         r.args[..7].copy_from_slice(b"cat\0/x\0");
-        // SAFETY: plain repr(C) data viewed as bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&r as *const ExecRecord).cast::<u8>(),
-                size_of::<ExecRecord>(),
-            )
-        };
-        let e = convert(bytes).expect("valid").expect("kept");
+        let e = one(&mut Decoder::default(), bytes_of(&r));
         let EventBody::Exec(x) = e.body else {
             panic!("not an exec: {e:?}")
         };
@@ -222,14 +509,7 @@ mod tests {
         assert_eq!((e.pid, x.ppid, x.uid), (10, 9, 65534));
         r.args_total = 9000;
         r.flags = exec_flags::ARGS_TRUNCATED;
-        // SAFETY: as above.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&r as *const ExecRecord).cast::<u8>(),
-                size_of::<ExecRecord>(),
-            )
-        };
-        let EventBody::Exec(x) = convert(bytes).expect("valid").expect("kept").body else {
+        let EventBody::Exec(x) = one(&mut Decoder::default(), bytes_of(&r)).body else {
             panic!()
         };
         assert!(x.argv_truncated);

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod containers;
 pub mod convert;
 pub mod host;
+pub mod policy;
 pub mod preflight;
 pub mod probes;
 pub mod procfs_enrich;

@@ -10,7 +10,8 @@ use std::{
 
 use aftertrace_recorder::{
     preflight::Unavailable,
-    record::{record, RecordOptions},
+    probes::ProbeSettings,
+    record::{record, OutputError, RecordOptions},
 };
 use capture_format::WriterOptions;
 use clap::{Parser, Subcommand};
@@ -48,6 +49,12 @@ enum Cmd {
         /// Stop after this long, e.g. 10s, 2m.
         #[arg(short, long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
+        /// Bytes of I/O data kept per read/write/send/recv buffer (at most 8192).
+        #[arg(long, default_value_t = 256)]
+        snaplen: u32,
+        /// Size of the kernel's event ring buffer in bytes (a power of two).
+        #[arg(long, default_value_t = 64 << 20, hide = true)]
+        ring_bytes: u32,
         /// Uncompressed bytes of events per compressed chunk.
         #[arg(long, default_value_t = 1 << 20, hide = true)]
         chunk_bytes: usize,
@@ -82,6 +89,8 @@ fn main() -> ExitCode {
             output,
             duration,
             chunk_bytes,
+            snaplen,
+            ring_bytes,
             command,
         } => {
             if duration.is_none() && command.is_empty() {
@@ -102,12 +111,26 @@ fn main() -> ExitCode {
                     chunk_raw_bytes: chunk_bytes,
                     ..WriterOptions::default()
                 },
+                probes: ProbeSettings {
+                    snaplen,
+                    ring_bytes,
+                },
                 // Scripts and tests wait for this line before starting the workload.
                 on_ready: Some(Box::new(|| eprintln!("aftertrace-recorder: recording"))),
             };
             match record(opts, stop) {
                 Ok(outcome) => {
-                    let dropped: u64 = outcome.drops.iter().sum();
+                    // Records lost, not parameters unreadable (those records are kept).
+                    let dropped: u64 = outcome.drops
+                        [recorder_common::drop_cause::RING_FULL as usize]
+                        + outcome.drops[recorder_common::drop_cause::SCRATCH_FULL as usize]
+                        + outcome.drops[recorder_common::drop_cause::REGS_UNREADABLE as usize];
+                    if outcome.late_events > 0 {
+                        eprintln!(
+                            "aftertrace-recorder: {} events arrived after the reorder window and are out of time order",
+                            outcome.late_events
+                        );
+                    }
                     eprintln!(
                         "aftertrace-recorder: wrote {} ({} events, {} lost in the kernel{})",
                         outcome.path.display(),
@@ -151,7 +174,7 @@ fn classify(err: &anyhow::Error) -> u8 {
                 Unavailable::NoBtf { .. } => exit::UNAVAILABLE,
             };
         }
-        if cause.downcast_ref::<std::io::Error>().is_some() {
+        if cause.downcast_ref::<OutputError>().is_some() {
             return exit::IO;
         }
     }

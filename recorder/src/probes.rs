@@ -5,13 +5,32 @@ use std::{os::fd::AsRawFd, path::Path, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
-use recorder_common::{drop_cause, KernelOffsets};
+use capture_format::Abi;
+use recorder_common::{drop_cause, KernelOffsets, SyscallPolicy, MAX_ITEM};
 
-use crate::{btf, preflight};
+use crate::{btf, policy, preflight};
+
+/// What the programs are told at load time.
+#[derive(Clone, Debug)]
+pub struct ProbeSettings {
+    /// Bytes of I/O data kept per buffer.
+    pub snaplen: u32,
+    /// Size of the event ring buffer in bytes (a power of two, at least a page).
+    pub ring_bytes: u32,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            snaplen: 256,
+            ring_bytes: 64 << 20,
+        }
+    }
+}
 
 /// The compiled programs, built by build.rs from `recorder-ebpf`.
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/aftertrace"));
@@ -27,30 +46,56 @@ const ATTACHMENTS: &[(&str, &str)] = &[
 ];
 
 pub struct Probes {
-    // Field order matters: the ring buffer's map is taken out of `ebpf` and must be
-    // dropped before it.
+    // Field order matters: the maps are taken out of `ebpf` and must be dropped before it.
     events: RingBuf<MapData>,
     drops: PerCpuArray<MapData, u64>,
+    drops_by_pid: BpfHashMap<MapData, u32, u64>,
     _ebpf: Ebpf,
 }
 
 /// Loss counters summed over CPUs, indexed by `recorder_common::drop_cause`.
 pub type DropCounts = [u64; drop_cause::COUNT as usize];
 
+/// Loss counters per CPU: `[cpu][cause]`.
+pub type DropCountsByCpu = Vec<DropCounts>;
+
 impl Probes {
     /// Checks privileges and kernel features, loads and attaches every program.
-    pub fn load() -> Result<Self> {
+    pub fn load(settings: &ProbeSettings) -> Result<Self> {
+        if !settings.ring_bytes.is_power_of_two() || settings.ring_bytes < 4096 {
+            anyhow::bail!(
+                "ring buffer size {} is not a power of two of at least 4096 bytes",
+                settings.ring_bytes
+            );
+        }
+        let snaplen = settings.snaplen.min(MAX_ITEM as u32);
         preflight::check()?;
         preflight::raise_memlock();
         let btf = btf::Btf::from_file(Path::new(preflight::VMLINUX_BTF))?;
         let offsets: KernelOffsets = btf::kernel_offsets(&btf)
             .context("this kernel's BTF lacks a structure member aftertrace needs")?;
         let own_tgid = std::process::id();
+        let cpus = aya::util::nr_cpus().map_err(|(path, e)| anyhow!("reading {path}: {e}"))?;
         let mut ebpf = EbpfLoader::new()
             .set_global("OFFSETS", &offsets, true)
             .set_global("RECORDER_TGID", &own_tgid, true)
+            .set_global("SNAPLEN", &snaplen, true)
+            .set_max_entries("EVENTS", settings.ring_bytes)
+            .set_max_entries("SCRATCH", cpus as u32)
             .load(PROGRAMS)
             .context("loading the eBPF object into the kernel")?;
+        for (map_name, abi) in [("POLICY64", Abi::X86_64), ("POLICY32", Abi::I386)] {
+            let mut map: Array<_, SyscallPolicy> = Array::try_from(
+                ebpf.map_mut(map_name)
+                    .ok_or_else(|| anyhow!("map {map_name} missing"))?,
+            )?;
+            for (nr, p) in policy::policies(abi).iter().enumerate() {
+                if *p != SyscallPolicy::default() {
+                    map.set(nr as u32, p, 0)
+                        .with_context(|| format!("filling {map_name}[{nr}]"))?;
+                }
+            }
+        }
         for (prog_name, tracepoint) in ATTACHMENTS {
             let prog: &mut RawTracePoint = ebpf
                 .program_mut(prog_name)
@@ -69,9 +114,14 @@ impl Probes {
             ebpf.take_map("DROPS")
                 .ok_or_else(|| anyhow!("map DROPS missing"))?,
         )?;
+        let drops_by_pid = BpfHashMap::try_from(
+            ebpf.take_map("DROPS_BY_PID")
+                .ok_or_else(|| anyhow!("map DROPS_BY_PID missing"))?,
+        )?;
         Ok(Probes {
             events,
             drops,
+            drops_by_pid,
             _ebpf: ebpf,
         })
     }
@@ -107,12 +157,25 @@ impl Probes {
         Ok(n)
     }
 
-    pub fn drop_counts(&self) -> Result<DropCounts> {
-        let mut out = [0u64; drop_cause::COUNT as usize];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let per_cpu = self.drops.get(&(i as u32), 0)?;
-            *slot = per_cpu.iter().sum();
+    /// Cumulative loss counters per CPU.
+    pub fn drop_counts_by_cpu(&self) -> Result<DropCountsByCpu> {
+        let mut out: DropCountsByCpu = Vec::new();
+        for cause in 0..drop_cause::COUNT {
+            let per_cpu = self.drops.get(&cause, 0)?;
+            if out.len() < per_cpu.len() {
+                out.resize(per_cpu.len(), [0; drop_cause::COUNT as usize]);
+            }
+            for (cpu, v) in per_cpu.iter().enumerate() {
+                out[cpu][cause as usize] = *v;
+            }
         }
         Ok(out)
+    }
+
+    /// Lost syscall records by process (thread-group id), cumulative.
+    pub fn drops_by_pid(&self) -> Vec<(u32, u64)> {
+        let mut v: Vec<(u32, u64)> = self.drops_by_pid.iter().filter_map(Result::ok).collect();
+        v.sort_unstable();
+        v
     }
 }

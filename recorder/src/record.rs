@@ -24,9 +24,25 @@ use crate::{
     clock,
     containers::{cgroup2_root, CgroupResolver},
     convert, host,
-    probes::{DropCounts, Probes},
+    probes::{DropCounts, DropCountsByCpu, ProbeSettings, Probes},
     procfs_enrich, procscan,
 };
+
+/// Writing the capture failed (disk full, permissions...): exit code 74.
+#[derive(Debug, thiserror::Error)]
+#[error("writing {}: {source:#} (what was written before the failure stays readable there)", path.display())]
+pub struct OutputError {
+    pub path: PathBuf,
+    pub source: anyhow::Error,
+}
+
+/// Tags a failure to write the capture, so the caller can tell it from a kernel failure.
+fn output<T, E: Into<anyhow::Error>>(path: &Path, r: Result<T, E>) -> Result<T, OutputError> {
+    r.map_err(|e| OutputError {
+        path: path.to_owned(),
+        source: e.into(),
+    })
+}
 
 pub struct RecordOptions {
     pub output: PathBuf,
@@ -34,6 +50,7 @@ pub struct RecordOptions {
     /// Run this and stop when it exits; empty to record until the duration or a signal.
     pub command: Vec<OsString>,
     pub writer: WriterOptions,
+    pub probes: ProbeSettings,
     /// Called once the programs are attached and recording has begun.
     pub on_ready: Option<Box<dyn FnOnce()>>,
 }
@@ -43,6 +60,8 @@ pub struct RecordOutcome {
     pub path: PathBuf,
     pub events: u64,
     pub bad_records: u64,
+    /// Events written out of time order (arrived after the reorder window).
+    pub late_events: u64,
     pub drops: DropCounts,
     /// The command's status, when one was run and it exited.
     pub command_status: Option<ExitStatus>,
@@ -55,20 +74,37 @@ pub struct RecordOutcome {
 /// ordered already; this absorbs the rest.
 const REORDER_WINDOW_NS: u64 = 50_000_000;
 const CLOCK_PAIR_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the kernel's loss counters are read, which is the time resolution of the
+/// drop ledger.
+const DROP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 const POLL: Duration = Duration::from_millis(50);
 
-/// Events waiting in the reorder window, keyed by (completion time, arrival order).
+/// Events waiting in the reorder window, keyed by (time, arrival order).
+#[derive(Default)]
 struct Reorder {
     pending: BTreeMap<(u64, u64), Event>,
     arrivals: u64,
     newest: u64,
+    /// Everything before this has been written.
+    released_upto: u64,
+    /// Events that arrived after later ones were written (a syscall blocked for longer
+    /// than the window): written out of order rather than lost.
+    late: u64,
 }
 
 impl Reorder {
-    fn push(&mut self, completion_ts: u64, e: Event) {
-        self.newest = self.newest.max(completion_ts);
-        self.pending.insert((completion_ts, self.arrivals), e);
+    fn push(&mut self, ts: u64, e: Event) {
+        if ts < self.released_upto {
+            self.late += 1;
+        }
+        self.newest = self.newest.max(ts);
+        self.pending.insert((ts, self.arrivals), e);
         self.arrivals += 1;
+    }
+
+    /// Events before this are released by the next `release`.
+    fn horizon(&self) -> u64 {
+        self.newest.saturating_sub(REORDER_WINDOW_NS)
     }
 
     /// Events old enough that nothing earlier can still arrive, in order.
@@ -76,7 +112,8 @@ impl Reorder {
         let keep = if all {
             BTreeMap::new()
         } else {
-            let horizon = self.newest.saturating_sub(REORDER_WINDOW_NS);
+            let horizon = self.horizon();
+            self.released_upto = self.released_upto.max(horizon);
             self.pending.split_off(&(horizon, 0))
         };
         std::mem::replace(&mut self.pending, keep).into_values()
@@ -112,12 +149,14 @@ fn spawn(command: &[OsString]) -> Result<Option<Child>> {
 }
 
 pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOutcome> {
-    let mut probes = Probes::load()?;
+    let mut probes = Probes::load(&opts.probes)?;
     let started = Instant::now();
     let partial = partial_path(&opts.output);
-    let file = create_private(&partial)?;
-    let mut writer = CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), opts.writer)
-        .with_context(|| format!("writing {}", partial.display()))?;
+    let file = output(&partial, create_private(&partial))?;
+    let mut writer = output(
+        &partial,
+        CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), opts.writer),
+    )?;
 
     let settings = BTreeMap::from([
         ("mode".to_owned(), "record".to_owned()),
@@ -125,14 +164,15 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
             "exec_args_max".to_owned(),
             recorder_common::EXEC_ARGS_MAX.to_string(),
         ),
-        ("syscall_data".to_owned(), "none".to_owned()),
+        ("snaplen".to_owned(), opts.probes.snaplen.to_string()),
+        ("ring_bytes".to_owned(), opts.probes.ring_bytes.to_string()),
     ]);
-    writer.write_host(&host::host_info(settings))?;
+    output(&partial, writer.write_host(&host::host_info(settings)))?;
     let mut clocks = vec![clock::pair()];
     let cg_root = cgroup2_root();
     let snapshot = procscan::snapshot(clock::boot_ns(), cg_root.as_deref());
     let mut enrich = procfs_enrich::Enricher::new(&snapshot);
-    writer.write_processes(&snapshot)?;
+    output(&partial, writer.write_processes(&snapshot))?;
     let mut cgroups = CgroupResolver::new();
 
     if let Some(ready) = opts.on_ready.take() {
@@ -140,48 +180,50 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
     }
     let mut child = spawn(&opts.command)?;
     let mut command_status = None;
-    let mut reorder = Reorder {
-        pending: BTreeMap::new(),
-        arrivals: 0,
-        newest: 0,
-    };
+    let mut reorder = Reorder::default();
     let mut events = 0u64;
     let mut bad_records = 0u64;
     let mut last_pair = Instant::now();
     let mut stopping_at: Option<Instant> = None;
+    let mut decoder = convert::Decoder::default();
+    let mut ledger = Ledger::new(clocks[0].boot_ns);
 
     loop {
         probes.drain(POLL, |bytes| {
-            let Some(done_ts) = convert::completion_ts(bytes) else {
-                bad_records += 1;
-                return;
-            };
-            match convert::convert(bytes) {
-                Ok(None) => {}
-                Ok(Some(mut e)) => {
-                    enrich.apply(&mut e);
-                    if let EventBody::CgroupMkdir(c) = &e.body {
+            let mut keep = |mut e: Event| {
+                enrich.apply(&mut e);
+                match &e.body {
+                    EventBody::CgroupMkdir(c) => {
                         cgroups.learn(c.cgroup_id, &String::from_utf8_lossy(&c.path));
                     }
-                    let cgroup = match &e.body {
-                        EventBody::Syscall(s) => s.cgroup_id,
-                        EventBody::Exec(x) => x.cgroup_id,
-                        EventBody::Fork(f) => f.cgroup_id,
-                        _ => 0,
-                    };
-                    if cgroup != 0 {
-                        cgroups.observe(cgroup);
+                    EventBody::Syscall(s) if s.cgroup_id != 0 => {
+                        cgroups.observe(s.cgroup_id);
                     }
-                    reorder.push(done_ts, e);
+                    EventBody::Exec(x) if x.cgroup_id != 0 => {
+                        cgroups.observe(x.cgroup_id);
+                    }
+                    EventBody::Fork(f) if f.cgroup_id != 0 => {
+                        cgroups.observe(f.cgroup_id);
+                    }
+                    _ => {}
                 }
-                Err(err) => {
-                    bad_records += 1;
-                    tracing::warn!("{err}");
-                }
+                // Events go to the file in the order of their own time (a joined execve
+                // carries its enter time, earlier than its exit record).
+                reorder.push(e.ts, e);
+            };
+            if let Err(err) = decoder.decode(bytes, &mut keep) {
+                bad_records += 1;
+                tracing::warn!("{err}: {:02x?}", &bytes[..bytes.len().min(200)]);
             }
         })?;
+        if ledger.due() {
+            ledger.poll(&probes.drop_counts_by_cpu()?);
+        }
+        for e in decoder.expire(reorder.horizon()) {
+            reorder.push(e.ts, e);
+        }
         for e in reorder.release(false) {
-            writer.push_event(&e)?;
+            output(&partial, writer.push_event(&e))?;
             events += 1;
         }
         if last_pair.elapsed() >= CLOCK_PAIR_INTERVAL {
@@ -207,57 +249,112 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
             break;
         }
     }
-    let drops = probes.drop_counts()?;
-    let end_ts = clock::boot_ns();
+    ledger.poll(&probes.drop_counts_by_cpu()?);
+    let by_pid = probes.drops_by_pid();
     drop(probes);
+    let drops = ledger.totals();
 
+    for e in decoder.finish() {
+        reorder.push(e.ts, e);
+    }
     for e in reorder.release(true) {
-        writer.push_event(&e)?;
+        output(&partial, writer.push_event(&e))?;
         events += 1;
     }
     clocks.push(clock::pair());
-    writer.write_clocks(&clocks)?;
-    writer.write_containers(&cgroups.containers())?;
-    writer.write_drops(&drop_ledger(&drops, clocks[0].boot_ns, end_ts))?;
-    let out = writer
-        .finish()
-        .with_context(|| format!("finishing {}", partial.display()))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("flushing {}", partial.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", partial.display()))?;
-    std::fs::rename(&partial, &opts.output)
-        .with_context(|| format!("renaming {} into place", partial.display()))?;
+    output(&partial, writer.write_clocks(&clocks))?;
+    output(&partial, writer.write_containers(&cgroups.containers()))?;
+    output(&partial, writer.write_drops(&ledger.into_ledger(&by_pid)))?;
+    let out = output(&partial, writer.finish())?;
+    let file = output(&partial, out.into_inner().map_err(|e| e.into_error()))?;
+    output(&partial, file.sync_all())?;
+    output(&partial, std::fs::rename(&partial, &opts.output))?;
 
     Ok(RecordOutcome {
         path: opts.output,
         events,
         bad_records,
+        late_events: reorder.late,
         drops,
         command_status,
         stopped_by_signal: stop.load(Ordering::Relaxed),
     })
 }
 
-fn drop_ledger(drops: &DropCounts, from: u64, to: u64) -> DropLedger {
-    let names = [
-        (drop_cause::RING_FULL, "ring_full"),
-        (drop_cause::EXIT_WITHOUT_ENTER, "exit_without_enter"),
-        (drop_cause::ENTER_MAP_FULL, "enter_map_full"),
-    ];
-    DropLedger {
-        entries: names
-            .iter()
-            .filter(|(i, _)| drops[*i as usize] > 0)
-            .map(|(i, name)| DropEntry {
-                cause: (*name).to_owned(),
+/// Names of `recorder_common::drop_cause` indices, as they appear in the drop ledger.
+const CAUSES: [&str; drop_cause::COUNT as usize] =
+    ["ring_full", "unreadable", "scratch_full", "regs_unreadable"];
+
+/// Turns the kernel's cumulative per-CPU loss counters into ledger entries: one per
+/// (cause, CPU, polling interval) in which something was lost.
+struct Ledger {
+    last: DropCountsByCpu,
+    last_ts: u64,
+    last_poll: Instant,
+    entries: Vec<DropEntry>,
+}
+
+impl Ledger {
+    fn new(start_ts: u64) -> Self {
+        Ledger {
+            last: Vec::new(),
+            last_ts: start_ts,
+            last_poll: Instant::now(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last_poll.elapsed() >= DROP_POLL_INTERVAL
+    }
+
+    fn poll(&mut self, now: &DropCountsByCpu) {
+        let ts = clock::boot_ns();
+        for (cpu, counts) in now.iter().enumerate() {
+            let before = self.last.get(cpu).copied().unwrap_or_default();
+            for (cause, name) in CAUSES.iter().enumerate() {
+                let delta = counts[cause].saturating_sub(before[cause]);
+                if delta > 0 {
+                    self.entries.push(DropEntry {
+                        cause: (*name).to_owned(),
+                        cpu: Some(cpu as u32),
+                        pid: None,
+                        from: self.last_ts,
+                        to: ts,
+                        count: delta,
+                    });
+                }
+            }
+        }
+        self.last = now.clone();
+        self.last_ts = ts;
+        self.last_poll = Instant::now();
+    }
+
+    fn totals(&self) -> DropCounts {
+        let mut t = DropCounts::default();
+        for counts in &self.last {
+            for (i, v) in counts.iter().enumerate() {
+                t[i] += v;
+            }
+        }
+        t
+    }
+
+    fn into_ledger(mut self, lost_by_pid: &[(u32, u64)]) -> DropLedger {
+        let from = self.entries.first().map(|e| e.from).unwrap_or(self.last_ts);
+        for &(pid, count) in lost_by_pid {
+            self.entries.push(DropEntry {
+                cause: "lost_records".to_owned(),
                 cpu: None,
+                pid: Some(pid),
                 from,
-                to,
-                count: drops[*i as usize],
-            })
-            .collect(),
+                to: self.last_ts,
+                count,
+            });
+        }
+        DropLedger {
+            entries: self.entries,
+        }
     }
 }

@@ -214,6 +214,7 @@ pub fn write_sample(events: &[Event], opts: WriterOptions) -> Vec<u8> {
         entries: vec![DropEntry {
             cause: "ring_full".into(),
             cpu: Some(1),
+            pid: None,
             from: 1,
             to: 2,
             count: 3,

@@ -1,0 +1,307 @@
+//! Every recorded event as a row: syscalls with their arguments decoded by name, and the
+//! lifecycle records (exec, fork, exit, cgroup creation).
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use capture_format::{
+    syscall_name, Abi, BufferCut, CaptureReader, Completion, ContainerInfo, Event, EventBody,
+    ParamValue, SockAddr,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::{
+    syscall_sig::{self, signature, ArgType},
+    timefmt::Clock,
+};
+
+/// One event, as `events --json` prints it (schema in the README).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub time: String,
+    #[serde(skip)]
+    pub boot_ns: u64,
+    pub cpu: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub proc_name: Option<String>,
+    /// syscall, exec, fork, exit, cgroup_mkdir
+    pub kind: &'static str,
+    /// The syscall's name (`syscall_NNN` when unknown), null for other kinds.
+    pub syscall: Option<String>,
+    pub abi: Option<&'static str>,
+    pub args: Map<String, Value>,
+    pub res: Option<i64>,
+    /// complete, enter_only (never returned, or the recording ended first), exit_only.
+    pub completion: Option<&'static str>,
+    pub duration_ns: Option<u64>,
+    pub container_id: Option<String>,
+    /// The data buffer (UTF-8, lossy), when the syscall moved data.
+    pub data: Option<String>,
+    pub data_base64: Option<String>,
+    /// The length the syscall transferred, which `data` may be a prefix of.
+    pub data_len: Option<u64>,
+    /// Why `data` is shorter than `data_len`: snaplen or unreadable; null when whole.
+    pub data_cut: Option<&'static str>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn sockaddr(sa: &SockAddr) -> String {
+    match sa {
+        SockAddr::Inet { addr, port } => {
+            format!("{}.{}.{}.{}:{port}", addr[0], addr[1], addr[2], addr[3])
+        }
+        SockAddr::Inet6 { addr, port, .. } => {
+            format!("[{}]:{port}", std::net::Ipv6Addr::from(*addr))
+        }
+        SockAddr::Unix(path) => match path.first() {
+            Some(0) => format!("unix:@{}", text(&path[1..])),
+            _ => format!("unix:{}", text(path)),
+        },
+        SockAddr::Other { family, raw } => format!("family{family}:{}", hex(raw)),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn render(ty: ArgType, raw: u64, abi: Abi) -> Value {
+    // 32-bit syscalls pass 32-bit registers: a long is 32 bits there.
+    let long = match abi {
+        Abi::I386 => raw as u32 as i32 as i64,
+        Abi::X86_64 => raw as i64,
+    };
+    // A C int is the low 32 bits of the register on both ABIs.
+    let int = raw as u32 as i32;
+    match ty {
+        ArgType::Fd if int == -100 => json!("AT_FDCWD"),
+        ArgType::Fd | ArgType::Int => json!(int),
+        ArgType::Long => json!(long),
+        ArgType::Uint => json!(raw),
+        ArgType::Mode => json!(format!("{raw:04o}")),
+        ArgType::OpenFlags => json!(syscall_sig::open_flags(raw)),
+        ArgType::Prot => json!(syscall_sig::prot(raw)),
+        ArgType::Signal => json!(syscall_sig::signal(raw)),
+        ArgType::SockFamily => json!(syscall_sig::sock_family(raw)),
+        ArgType::SockType => json!(syscall_sig::sock_type(raw)),
+        ArgType::Hex | ArgType::Str | ArgType::SockAddr | ArgType::Fds | ArgType::Buf => {
+            json!(format!("{raw:#x}"))
+        }
+    }
+}
+
+fn param_json(v: &ParamValue) -> Option<Value> {
+    Some(match v {
+        ParamValue::Path(p) | ParamValue::Str(p) => json!(text(p)),
+        ParamValue::Fd(fd) => json!(fd),
+        ParamValue::Fds(fds) => json!(fds),
+        ParamValue::SockAddr(sa) => json!(sockaddr(sa)),
+        ParamValue::StrList { items, .. } => {
+            json!(items.iter().map(|i| text(i)).collect::<Vec<_>>())
+        }
+        ParamValue::Buffer(b) if b.cut == BufferCut::Unreadable => json!("<unreadable>"),
+        ParamValue::Buffer(_) => return None,
+    })
+}
+
+/// Produces rows from events, keeping what later rows need (process names).
+pub struct Rows<'a> {
+    clock: Clock,
+    containers: HashMap<u64, &'a ContainerInfo>,
+    names: HashMap<u32, String>,
+}
+
+fn basename(p: &[u8]) -> String {
+    text(p.rsplit(|&b| b == b'/').next().unwrap_or(p))
+}
+
+impl<'a> Rows<'a> {
+    pub fn new(reader: &'a CaptureReader) -> Self {
+        let meta = reader.metadata();
+        let mut names = HashMap::new();
+        for snap in &meta.processes {
+            for p in &snap.processes {
+                names.insert(p.pid, p.comm.clone());
+            }
+        }
+        Rows {
+            clock: Clock::new(&meta.clocks),
+            containers: meta
+                .containers
+                .iter()
+                .flat_map(|c| c.cgroup_ids.iter().map(move |&id| (id, c)))
+                .collect(),
+            names,
+        }
+    }
+
+    pub fn row(&mut self, e: &Event) -> EventRow {
+        let mut row = EventRow {
+            time: self.clock.rfc3339(e.ts),
+            boot_ns: e.ts,
+            cpu: e.cpu,
+            pid: e.pid,
+            tid: e.tid,
+            proc_name: None,
+            kind: "syscall",
+            syscall: None,
+            abi: None,
+            args: Map::new(),
+            res: None,
+            completion: None,
+            duration_ns: None,
+            container_id: None,
+            data: None,
+            data_base64: None,
+            data_len: None,
+            data_cut: None,
+        };
+        let container = |id: u64| self.containers.get(&id).map(|c| c.id.clone());
+        match &e.body {
+            EventBody::Syscall(s) => {
+                let name = syscall_name(s.abi, s.nr)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("syscall_{}", s.nr));
+                row.abi = Some(match s.abi {
+                    Abi::X86_64 => "x86_64",
+                    Abi::I386 => "i386",
+                });
+                row.res = s.ret;
+                row.completion = Some(match s.completion {
+                    Completion::Complete => "complete",
+                    Completion::EnterOnly => "enter_only",
+                    Completion::ExitOnly => "exit_only",
+                });
+                row.duration_ns = s.duration_ns;
+                row.container_id = container(s.cgroup_id);
+                match signature(&name) {
+                    Some(sig) => {
+                        for (i, (arg, ty)) in sig.iter().enumerate() {
+                            let param = s
+                                .params
+                                .iter()
+                                .find(|p| p.slot as usize == i)
+                                .and_then(|p| param_json(&p.value));
+                            if *ty == ArgType::Buf && param.is_none() {
+                                continue;
+                            }
+                            let value = param.unwrap_or_else(|| render(*ty, s.args[i], s.abi));
+                            row.args.insert((*arg).to_owned(), value);
+                        }
+                    }
+                    None => {
+                        for (i, a) in s.args.iter().enumerate() {
+                            row.args.insert(format!("arg{i}"), json!(format!("{a:#x}")));
+                        }
+                    }
+                }
+                if let Some(b) = s.params.iter().find_map(|p| match &p.value {
+                    ParamValue::Buffer(b) if b.cut != BufferCut::Unreadable => Some(b),
+                    _ => None,
+                }) {
+                    row.data = Some(text(&b.data));
+                    row.data_base64 =
+                        Some(base64::engine::general_purpose::STANDARD.encode(&b.data));
+                    row.data_len = Some(b.original_len);
+                    row.data_cut = match b.cut {
+                        BufferCut::Whole => None,
+                        BufferCut::Snaplen => Some("snaplen"),
+                        BufferCut::Unreadable => Some("unreadable"),
+                    };
+                }
+                row.syscall = Some(name);
+            }
+            EventBody::Exec(x) => {
+                row.kind = "exec";
+                let name = x
+                    .argv
+                    .first()
+                    .map(|a| basename(a))
+                    .unwrap_or_else(|| basename(&x.filename));
+                self.names.insert(e.pid, name);
+                row.args.insert("filename".into(), json!(text(&x.filename)));
+                row.args.insert(
+                    "argv".into(),
+                    json!(x.argv.iter().map(|a| text(a)).collect::<Vec<_>>()),
+                );
+                row.container_id = container(x.cgroup_id);
+            }
+            EventBody::Fork(f) => {
+                row.kind = "fork";
+                row.args.insert("child_pid".into(), json!(f.child_pid));
+                row.args.insert("child_tid".into(), json!(f.child_tid));
+                if f.child_pid != e.pid {
+                    if let Some(n) = self.names.get(&e.pid).cloned() {
+                        self.names.insert(f.child_pid, n);
+                    }
+                }
+                row.container_id = container(f.cgroup_id);
+            }
+            EventBody::Exit(x) => {
+                row.kind = "exit";
+                row.args.insert("status".into(), json!(x.status));
+                row.args.insert("group_dead".into(), json!(x.group_dead));
+            }
+            EventBody::CgroupMkdir(c) => {
+                row.kind = "cgroup_mkdir";
+                row.args.insert("cgroup_id".into(), json!(c.cgroup_id));
+                row.args.insert("path".into(), json!(text(&c.path)));
+            }
+        }
+        row.proc_name = self.names.get(&e.pid).cloned();
+        row
+    }
+}
+
+/// All events of the capture in time order, with the errors of damaged chunks.
+pub fn events(reader: &CaptureReader) -> (Vec<Event>, Vec<capture_format::Error>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for e in reader.events() {
+        match e {
+            Ok(e) => out.push(e),
+            Err(err) => errors.push(err),
+        }
+    }
+    out.sort_by_key(|e| e.ts);
+    (out, errors)
+}
+
+impl EventRow {
+    /// One line for humans: `TIME PID TID PROC syscall(args) = res`.
+    pub fn text_line(&self) -> String {
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s:?}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        let what = self.syscall.as_deref().unwrap_or(self.kind);
+        let mut line = format!(
+            "{} {:>7} {:>7} {:<15} {}({})",
+            self.time,
+            self.pid,
+            self.tid,
+            self.proc_name.as_deref().unwrap_or("?"),
+            what,
+            args.join(", ")
+        );
+        if let Some(res) = self.res {
+            line.push_str(&format!(" = {res}"));
+        }
+        if let Some(d) = &self.data {
+            line.push_str(&format!(" data={d:?}"));
+            if self.data_cut.is_some() {
+                line.push_str(&format!("...({} bytes)", self.data_len.unwrap_or(0)));
+            }
+        }
+        line
+    }
+}
