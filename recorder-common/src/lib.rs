@@ -91,6 +91,26 @@ pub mod policy_flags {
     pub const AT_ENTER: u32 = 1 << 0;
     /// The syscall does not return: emit its record at sys_enter.
     pub const NO_RETURN: u32 = 1 << 1;
+    /// The syscall closes the fd in argument 0 (it stops being a full-payload fd).
+    pub const CLOSES_FD: u32 = 1 << 2;
+}
+
+/// Key of the interpreter map: an executable's basename up to its first digit or dot
+/// (`python3.11` -> `python`), NUL-padded.
+pub type InterpreterKey = [u8; INTERPRETER_KEY_LEN];
+pub const INTERPRETER_KEY_LEN: usize = 16;
+
+/// The interpreter key of a path, as the kernel programs compute it at exec.
+pub fn interpreter_key(path: &[u8]) -> InterpreterKey {
+    let start = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let mut key = [0u8; INTERPRETER_KEY_LEN];
+    for (k, &c) in key.iter_mut().zip(&path[start..]) {
+        if c == 0 || c.is_ascii_digit() || c == b'.' {
+            break;
+        }
+        *k = c;
+    }
+    key
 }
 
 /// What the programs capture for one syscall number of one ABI; an array map per ABI,
@@ -125,7 +145,9 @@ pub struct ParamHeader {
     pub orig_len: u64,
 }
 
-/// Largest data item the programs copy (the snaplen is capped to this).
+/// Largest data item the programs copy: the snaplen is capped to this, and it is the
+/// payload kept per syscall where the full-payload policy applies (interpreters' reads,
+/// writes of scripts and executables).
 pub const MAX_ITEM: usize = 8192;
 /// Per-CPU scratch where variable-size records are assembled before `bpf_ringbuf_output`.
 /// Twice the largest record, so that masked offsets keep the verifier convinced.

@@ -19,18 +19,22 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
-        gen::{bpf_probe_read_user as probe_read_user_raw, bpf_probe_read_user_str},
+        gen::{
+            bpf_probe_read_kernel_str, bpf_probe_read_user as probe_read_user_raw,
+            bpf_probe_read_user_str,
+        },
     },
     macros::{map, raw_tracepoint},
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::RawTracePointContext,
     EbpfContext,
 };
 use recorder_common::{
     drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags, syscall_flags,
-    CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, ParamHeader, ParamSpec,
-    RecordHeader, SyscallPolicy, SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, MAX_ITEM,
-    MAX_PARAMS, MAX_SOCKADDR, MAX_STR, MAX_SYSCALL_NR, SCRATCH_SIZE,
+    CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, InterpreterKey, KernelOffsets,
+    ParamHeader, ParamSpec, RecordHeader, SyscallPolicy, SyscallRecord, EXEC_ARGS_MAX,
+    EXEC_FILENAME_MAX, INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR, MAX_STR,
+    MAX_SYSCALL_NR, SCRATCH_SIZE,
 };
 
 /// Offsets into kernel structures, set by userspace from BTF before load.
@@ -86,6 +90,22 @@ static POLICY32: Array<SyscallPolicy> = Array::with_max_entries(MAX_SYSCALL_NR, 
 /// Ring-full drops by thread-group id, so a workload can check recorded + dropped = made.
 #[map]
 static DROPS_BY_PID: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// Basenames of interpreters (sh, bash, python...), filled by userspace: a process that
+/// execs one gets its reads kept in full (the script it runs, what a pipe feeds it, what is
+/// typed at it).
+#[map]
+static INTERPRETERS: HashMap<InterpreterKey, u8> = HashMap::with_max_entries(64, 0);
+
+/// Processes whose I/O is kept in full, by thread-group id: interpreters, and their forks
+/// until they exec something else.
+#[map]
+static FULL_PIDS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(16384, 0);
+
+/// (tgid << 32 | fd) whose I/O is kept in full: files being written with a script or
+/// executable (first bytes `#!` or ELF). Cleared at close.
+#[map]
+static FULL_FDS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
 /// Bytes of I/O data kept per buffer (capped at MAX_ITEM), set by userspace.
 #[no_mangle]
@@ -199,6 +219,31 @@ fn snaplen() -> u64 {
 }
 
 #[inline(always)]
+fn fd_key(fd: u32) -> u64 {
+    (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | fd as u64
+}
+
+/// How many of `len` bytes on `fd` to keep: the snaplen, or up to MAX_ITEM where the
+/// full-payload policy applies. The maps are only consulted when it makes a difference.
+#[inline(always)]
+fn payload_len(len: u64, fd: u32) -> u64 {
+    let snap = snaplen();
+    if len <= snap {
+        return len;
+    }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: map lookups by value.
+    let full = unsafe { FULL_PIDS.get(&tgid).is_some() || FULL_FDS.get(&fd_key(fd)).is_some() };
+    if !full {
+        snap
+    } else if len < MAX_ITEM as u64 {
+        len
+    } else {
+        MAX_ITEM as u64
+    }
+}
+
+#[inline(always)]
 fn is_compat() -> bool {
     // SAFETY: reading the current task's thread_info through a helper.
     let task = unsafe { bpf_get_current_task() };
@@ -297,6 +342,9 @@ unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let pol = policy(compat, nr);
     let args = syscall_args(&regs, compat);
     let flags = if compat { syscall_flags::COMPAT } else { 0 };
+    if pol.flags & policy_flags::CLOSES_FD != 0 && ret == 0 {
+        let _ = FULL_FDS.remove(&fd_key(args[0] as u32));
+    }
     if pol.flags & policy_flags::AT_ENTER != 0 {
         return emit_syscall(
             nr,
@@ -493,11 +541,29 @@ unsafe fn capture_param(
             let Some(len) = length(spec, args, ret) else {
                 return (off, 0);
             };
-            let keep = if len < snaplen() { len } else { snaplen() };
-            (
-                put_user_bytes(buf, off, slot, param_kind::BUF, ptr, keep, len),
-                1,
-            )
+            let fd = args[0] as u32;
+            let keep = payload_len(len, fd);
+            let next = put_user_bytes(buf, off, slot, param_kind::BUF, ptr, keep, len);
+            // A write that starts a script or an executable: keep this write and the
+            // rest of that file's writes in full.
+            let writing = spec.len_from != len_from::RET;
+            if writing && keep < len && keep >= 4 && keep < MAX_ITEM as u64 {
+                let data = buf.add((off & (OFF_LIMIT - 1)) + size_of::<ParamHeader>());
+                let magic = [*data, *data.add(1), *data.add(2), *data.add(3)];
+                if magic[..2] == *b"#!" || magic == *b"\x7fELF" {
+                    let _ = FULL_FDS.insert(&fd_key(fd), &1, 0);
+                    let full = if len < MAX_ITEM as u64 {
+                        len
+                    } else {
+                        MAX_ITEM as u64
+                    };
+                    return (
+                        put_user_bytes(buf, off, slot, param_kind::BUF, ptr, full, len),
+                        1,
+                    );
+                }
+            }
+            (next, 1)
         }
         param_kind::SOCKADDR => {
             let Some(len) = length(spec, args, ret) else {
@@ -524,7 +590,8 @@ unsafe fn capture_param(
         }
         param_kind::IOV => {
             let count = args[(spec.len_from & 7) as usize];
-            capture_iov(buf, off, slot, ptr, count, ret, compat)
+            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32);
+            capture_iov(buf, off, slot, ptr, count, ret, budget, compat)
         }
         param_kind::MSGHDR => {
             if compat {
@@ -548,7 +615,8 @@ unsafe fn capture_param(
                 n += 1;
             }
             let off = launder(buf, (off + 7) & !7, OFF_LIMIT - 1);
-            let (off, m) = capture_iov(buf, off, slot, iov, iovlen, ret, false);
+            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32);
+            let (off, m) = capture_iov(buf, off, slot, iov, iovlen, ret, budget, false);
             (off, n + m)
         }
         _ => (off, 0),
@@ -561,6 +629,7 @@ const MAX_IOVECS: usize = 4;
 /// The data of an iovec array, concatenated up to the snaplen, as one BUF item. The
 /// transferred length is the syscall's return value.
 #[inline(always)]
+#[expect(clippy::too_many_arguments, reason = "inlined into one BPF program")]
 unsafe fn capture_iov(
     buf: *mut u8,
     off: usize,
@@ -568,6 +637,7 @@ unsafe fn capture_iov(
     iov: u64,
     count: u64,
     ret: i64,
+    budget: u64,
     compat: bool,
 ) -> (usize, u32) {
     if ret <= 0 || iov == 0 {
@@ -575,7 +645,7 @@ unsafe fn capture_iov(
     }
     let off = off & (OFF_LIMIT - 1);
     let total = ret as u64;
-    let mut budget = if total < snaplen() { total } else { snaplen() };
+    let mut budget = budget;
     let mut pos = 0usize;
     let mut flags = 0u8;
     let data = buf.add(off + size_of::<ParamHeader>());
@@ -641,6 +711,8 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     let bprm = raw_arg(ctx, 2);
     let off = offsets();
     let ts = bpf_ktime_get_boot_ns();
+    // Decided before the record is reserved: a full ring must not lose the policy.
+    flag_interpreter(read_kernel(bprm, off.bprm_filename).unwrap_or(0));
 
     let Some(mut entry) = EVENTS.reserve::<ExecRecord>(0) else {
         count_drop(drop_cause::RING_FULL);
@@ -722,6 +794,57 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
+/// Where `flag_interpreter` reads the exec'd path: a part of the scratch no record uses
+/// while an exec is in progress.
+const EXEC_NAME_OFF: usize = SCRATCH_SIZE - 512;
+const EXEC_NAME_LEN: usize = 256;
+
+/// Flags the exec'ing process for full payload if it runs an interpreter, and unflags it
+/// otherwise (a forked bash that execs ls is no longer an interpreter).
+#[inline(always)]
+unsafe fn flag_interpreter(filename: u64) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        return;
+    };
+    let name = (*scratch).buf.as_mut_ptr().add(EXEC_NAME_OFF);
+    let n = bpf_probe_read_kernel_str(
+        name as *mut c_void,
+        EXEC_NAME_LEN as u32,
+        filename as *const c_void,
+    );
+    if n <= 0 {
+        return;
+    }
+    // The basename starts after the last '/': scan back from the end.
+    let mut start = 0usize;
+    for back in 1..EXEC_NAME_LEN {
+        let i = n as usize - back.min(n as usize);
+        if back as i64 > n {
+            break;
+        }
+        if *name.add(i & (EXEC_NAME_LEN - 1)) == b'/' {
+            start = i + 1;
+            break;
+        }
+    }
+    // Every exit of the scan reaches the copy below with one verifier state.
+    let start = launder(name.sub(EXEC_NAME_OFF), start, EXEC_NAME_LEN - 1);
+    let mut key: InterpreterKey = [0; INTERPRETER_KEY_LEN];
+    for (j, k) in key.iter_mut().enumerate() {
+        let c = *name.add((start + j) & (EXEC_NAME_LEN - 1));
+        if c == 0 || c.is_ascii_digit() || c == b'.' {
+            break;
+        }
+        *k = c;
+    }
+    if INTERPRETERS.get(&key).is_some() {
+        let _ = FULL_PIDS.insert(&tgid, &1, 0);
+    } else {
+        let _ = FULL_PIDS.remove(&tgid);
+    }
+}
+
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     match unsafe { try_fork(&ctx) } {
@@ -735,6 +858,11 @@ unsafe fn try_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
     let off = offsets();
     let child_pid: u32 = read_kernel(child, off.task_tgid)?;
     let child_tid: u32 = read_kernel(child, off.task_pid)?;
+    // A fork of an interpreter is still that interpreter (a subshell) until it execs.
+    let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if child_pid != parent_tgid && FULL_PIDS.get(&parent_tgid).is_some() {
+        let _ = FULL_PIDS.insert(&child_pid, &1, 0);
+    }
     let Some(mut entry) = EVENTS.reserve::<ForkRecord>(0) else {
         count_drop(drop_cause::RING_FULL);
         return Ok(());
@@ -760,6 +888,9 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
 unsafe fn try_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let task = raw_arg(ctx, 0);
     let group_dead = raw_arg(ctx, 1) as u8 as u32;
+    if group_dead != 0 {
+        let _ = FULL_PIDS.remove(&((bpf_get_current_pid_tgid() >> 32) as u32));
+    }
     let exit_code: u32 = read_kernel(task, offsets().task_exit_code).unwrap_or(0);
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
         count_drop(drop_cause::RING_FULL);

@@ -84,6 +84,7 @@ const TABLE: &[(&str, u32, &[ParamSpec])] = &[
     // Processes. execve's memory is replaced by the new image: read it at enter.
     ("execve", policy_flags::AT_ENTER, &[path(0)]),
     ("execveat", policy_flags::AT_ENTER, &[path(1)]),
+    ("close", policy_flags::CLOSES_FD, &[]),
     ("exit", policy_flags::NO_RETURN, &[]),
     ("exit_group", policy_flags::NO_RETURN, &[]),
     // Files.
@@ -139,6 +140,14 @@ const TABLE: &[(&str, u32, &[ParamSpec])] = &[
     ("finit_module", 0, &[string(1)]),
     ("delete_module", 0, &[string(0)]),
     ("sethostname", 0, &[data_in(0, 1)]),
+];
+
+/// Executables whose processes get their reads kept in full (up to MAX_ITEM per syscall):
+/// shells and script interpreters, by the key `interpreter_key` computes (basename up to
+/// the first digit or dot, so `python3.11` is `python`).
+pub const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "fish", "csh", "tcsh", "python",
+    "perl", "ruby", "node", "nodejs", "php", "lua", "luajit", "tclsh", "pwsh",
 ];
 
 /// The policy array for one ABI, indexed by syscall number.

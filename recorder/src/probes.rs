@@ -10,7 +10,9 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use capture_format::Abi;
-use recorder_common::{drop_cause, KernelOffsets, SyscallPolicy, MAX_ITEM};
+use recorder_common::{
+    drop_cause, interpreter_key, InterpreterKey, KernelOffsets, SyscallPolicy, MAX_ITEM,
+};
 
 use crate::{btf, policy, preflight};
 
@@ -95,6 +97,15 @@ impl Probes {
                         .with_context(|| format!("filling {map_name}[{nr}]"))?;
                 }
             }
+        }
+        let mut interpreters: BpfHashMap<_, InterpreterKey, u8> = BpfHashMap::try_from(
+            ebpf.map_mut("INTERPRETERS")
+                .ok_or_else(|| anyhow!("map INTERPRETERS missing"))?,
+        )?;
+        for name in policy::INTERPRETERS {
+            interpreters
+                .insert(interpreter_key(name.as_bytes()), 1, 0)
+                .with_context(|| format!("adding interpreter {name}"))?;
         }
         for (prog_name, tracepoint) in ATTACHMENTS {
             let prog: &mut RawTracePoint = ebpf
