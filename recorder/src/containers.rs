@@ -3,13 +3,15 @@
 //! cgroup's path, the way each runtime names it.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use capture_format::ContainerInfo;
+
+use crate::runtime_meta;
 
 /// The runtime and full id of the container a cgroup path belongs to, if any.
 pub fn parse_container(cgroup_path: &str) -> Option<(&'static str, String)> {
@@ -82,6 +84,8 @@ pub struct CgroupResolver {
     /// What each cgroup id seen in events resolved to (None: a host cgroup, or unknown
     /// after a rescan), so the per-event cost is one hash lookup.
     verdicts: HashMap<u64, Option<String>>,
+    /// Containers whose /etc/passwd and /etc/group have been read.
+    users_read: HashSet<String>,
 }
 
 const RESCAN_INTERVAL: Duration = Duration::from_millis(200);
@@ -94,6 +98,7 @@ impl CgroupResolver {
             last_scan: None,
             containers: HashMap::new(),
             verdicts: HashMap::new(),
+            users_read: HashSet::new(),
         };
         r.scan();
         r
@@ -160,22 +165,59 @@ impl CgroupResolver {
             return None;
         };
         self.verdicts.insert(id, Some(cid.clone()));
-        let info = self
-            .containers
-            .entry(cid.clone())
-            .or_insert_with(|| ContainerInfo {
+        let info = self.containers.entry(cid.clone()).or_insert_with(|| {
+            let mut info = ContainerInfo {
                 id: cid,
                 runtime: runtime.to_owned(),
                 cgroup_path: path,
                 ..Default::default()
-            });
+            };
+            // The runtime's state files exist from creation: read them now, while
+            // the container is alive.
+            runtime_meta::enrich(&mut info, None);
+            info
+        });
         if !info.cgroup_ids.contains(&id) {
             info.cgroup_ids.push(id);
         }
         Some(info)
     }
 
-    pub fn containers(&self) -> Vec<ContainerInfo> {
+    /// A process of container `cgroup` exec'd: by now it sees the container's root, so
+    /// what only the container's own files say (users, hostname) can be read. Returns the
+    /// container's users and groups the first time it succeeds.
+    pub fn exec_in(
+        &mut self,
+        cgroup: u64,
+        pid: u32,
+    ) -> Option<(
+        Vec<capture_format::UserInfo>,
+        Vec<capture_format::GroupInfo>,
+    )> {
+        let cid = self.verdicts.get(&cgroup)?.clone()?;
+        let info = self.containers.get_mut(&cid)?;
+        if info.name.is_none() || info.hostname.is_none() {
+            runtime_meta::enrich(info, Some(pid));
+        }
+        if !self.users_read.insert(cid.clone()) {
+            return None;
+        }
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let (users, groups) = runtime_meta::users_and_groups(&root, &cid);
+        if users.is_empty() {
+            // The process was gone or the files unreadable: try at the next exec.
+            self.users_read.remove(&cid);
+            return None;
+        }
+        Some((users, groups))
+    }
+
+    pub fn containers(&mut self) -> Vec<ContainerInfo> {
+        // A last chance for containers whose runtime state was not readable when first
+        // seen (still alive, or kept by the runtime after exit).
+        for info in self.containers.values_mut().filter(|c| c.name.is_none()) {
+            runtime_meta::enrich(info, None);
+        }
         let mut v: Vec<_> = self.containers.values().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v

@@ -12,3 +12,4 @@ pub mod probes;
 pub mod procfs_enrich;
 pub mod procscan;
 pub mod record;
+pub mod runtime_meta;

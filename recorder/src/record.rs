@@ -17,7 +17,9 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use capture_format::{CaptureWriter, DropEntry, DropLedger, Event, EventBody, WriterOptions};
+use capture_format::{
+    CaptureWriter, DropEntry, DropLedger, Event, EventBody, UsersAndGroups, WriterOptions,
+};
 use recorder_common::drop_cause;
 
 use crate::{
@@ -25,7 +27,7 @@ use crate::{
     containers::{cgroup2_root, CgroupResolver},
     convert, host,
     probes::{DropCounts, DropCountsByCpu, ProbeSettings, Probes},
-    procfs_enrich, procscan,
+    procfs_enrich, procscan, runtime_meta,
 };
 
 /// Writing the capture failed (disk full, permissions...): exit code 74.
@@ -174,6 +176,11 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
     let mut enrich = procfs_enrich::Enricher::new(&snapshot);
     output(&partial, writer.write_processes(&snapshot))?;
     let mut cgroups = CgroupResolver::new();
+    let (host_users, host_groups) = runtime_meta::users_and_groups(Path::new("/"), "");
+    let mut users = UsersAndGroups {
+        users: host_users,
+        groups: host_groups,
+    };
 
     if let Some(ready) = opts.on_ready.take() {
         ready();
@@ -200,7 +207,12 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
                         cgroups.observe(s.cgroup_id);
                     }
                     EventBody::Exec(x) if x.cgroup_id != 0 => {
-                        cgroups.observe(x.cgroup_id);
+                        if cgroups.observe(x.cgroup_id).is_some() {
+                            if let Some((u, g)) = cgroups.exec_in(x.cgroup_id, e.pid) {
+                                users.users.extend(u);
+                                users.groups.extend(g);
+                            }
+                        }
                     }
                     EventBody::Fork(f) if f.cgroup_id != 0 => {
                         cgroups.observe(f.cgroup_id);
@@ -264,6 +276,7 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
     clocks.push(clock::pair());
     output(&partial, writer.write_clocks(&clocks))?;
     output(&partial, writer.write_containers(&cgroups.containers()))?;
+    output(&partial, writer.write_users(&users))?;
     output(&partial, writer.write_drops(&ledger.into_ledger(&by_pid)))?;
     let out = output(&partial, writer.finish())?;
     let file = output(&partial, out.into_inner().map_err(|e| e.into_error()))?;

@@ -12,6 +12,7 @@
 
 mod paths;
 pub mod podman;
+pub mod recorder;
 mod state;
 
 pub use paths::{repo_root, target_bin, INSPECTOR_BIN, RECORDER_BIN};

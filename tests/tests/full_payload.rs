@@ -1,0 +1,127 @@
+//! What the kernel-side full-payload policy keeps: a 100 KiB script run by bash, byte for
+//! byte; a script piped through `base64 -d | bash`, whole; and an ordinary 100 KiB data
+//! write cut at the snaplen with its original length recorded.
+
+use std::{path::Path, process::Command};
+
+use aftertrace_tests::{require_root, target_bin, INSPECTOR_BIN, RECORDER_BIN};
+use base64::Engine as _;
+use serde_json::Value;
+
+fn events(capture: &Path) -> Vec<Value> {
+    let out = Command::new(target_bin(INSPECTOR_BIN))
+        .arg(capture)
+        .args(["events", "--json"])
+        .output()
+        .expect("inspector");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
+}
+
+fn data(e: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(e["data_base64"].as_str().unwrap_or_default())
+        .expect("base64")
+}
+
+/// Everything `pid` read from `fd`, concatenated.
+fn read_back(events: &[Value], pid: &Value, fd: &Value) -> Vec<u8> {
+    events
+        .iter()
+        .filter(|e| &e["pid"] == pid && e["syscall"] == "read" && &e["args"]["fd"] == fd)
+        .flat_map(data)
+        .collect()
+}
+
+#[test]
+fn scripts_are_kept_whole_and_data_is_cut() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A 100 KiB script: lines that do nothing visible.
+    let script: String = (0..2000)
+        .map(|i| format!(": line {i:05} {}\n", "x".repeat(40)))
+        .collect();
+    assert!(script.len() >= 100 * 1024);
+    std::fs::write(d.join("big.sh"), &script).expect("script");
+    let piped = "echo piped-script-ran\nfor i in 1 2 3; do : \"$i\"; done\n".repeat(40);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&piped);
+    let workload = format!(
+        "bash {dir}/big.sh; echo {b64} | base64 -d | bash > /dev/null; head -c 102400 /dev/zero > {dir}/data.bin",
+        dir = d.display()
+    );
+    let capture = d.join("payload.atcap");
+    let out = Command::new(target_bin(RECORDER_BIN))
+        .args(["record", "-o"])
+        .arg(&capture)
+        .args(["--", "bash", "-c", &workload])
+        .output()
+        .expect("recorder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&capture);
+
+    // bash opens the script, then reads it (on whatever fd it moves it to) in 8 KiB reads.
+    let big = format!("{}/big.sh", d.display());
+    let open = ev
+        .iter()
+        .find(|e| e["syscall"] == "openat" && e["args"]["pathname"] == big.as_str())
+        .expect("bash opening the script");
+    let pid = &open["pid"];
+    let fds: Vec<&Value> = ev
+        .iter()
+        .filter(|e| &e["pid"] == pid && e["syscall"] == "read" && e["args"]["count"] == 8192)
+        .map(|e| &e["args"]["fd"])
+        .collect();
+    let fd = fds.first().expect("bash reading the script in blocks");
+    let read = read_back(&ev, pid, fd);
+    assert_eq!(
+        read.len(),
+        script.len(),
+        "every byte of the script was kept"
+    );
+    assert!(
+        read == script.as_bytes(),
+        "the script came back byte for byte"
+    );
+
+    // `base64 -d | bash`: the bash reading the pipe (one byte at a time) has it all.
+    let piped_bash = ev
+        .iter()
+        .filter(|e| e["syscall"] == "read" && e["args"]["fd"] == 0 && e["proc_name"] == "bash")
+        .map(|e| e["pid"].clone())
+        .find(|p| read_back(&ev, p, &Value::from(0)) == piped.as_bytes())
+        .is_some();
+    assert!(
+        piped_bash,
+        "no bash read the whole decoded script from its stdin"
+    );
+
+    // An ordinary data file: cut at the snaplen (256), original length kept.
+    let head_writes: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["syscall"] == "write" && e["proc_name"] == "head")
+        .collect();
+    assert!(!head_writes.is_empty(), "head's writes were recorded");
+    let total: u64 = head_writes
+        .iter()
+        .map(|e| e["data_len"].as_u64().expect("len"))
+        .sum();
+    assert_eq!(total, 102400, "original lengths add up to what was written");
+    for w in head_writes {
+        if w["data_len"].as_u64() > Some(256) {
+            assert_eq!(data(w).len(), 256);
+            assert_eq!(w["data_cut"], "snaplen");
+        }
+    }
+}
