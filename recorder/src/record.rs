@@ -207,11 +207,10 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
                         cgroups.observe(s.cgroup_id);
                     }
                     EventBody::Exec(x) if x.cgroup_id != 0 => {
-                        if cgroups.observe(x.cgroup_id).is_some() {
-                            if let Some((u, g)) = cgroups.exec_in(x.cgroup_id, e.pid) {
-                                users.users.extend(u);
-                                users.groups.extend(g);
-                            }
+                        cgroups.observe(x.cgroup_id);
+                        if let Some((u, g)) = cgroups.exec_in(x.cgroup_id, e.pid) {
+                            users.users.extend(u);
+                            users.groups.extend(g);
                         }
                     }
                     EventBody::Fork(f) if f.cgroup_id != 0 => {
