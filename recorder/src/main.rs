@@ -12,6 +12,7 @@ use aftertrace_recorder::{
     preflight::Unavailable,
     probes::ProbeSettings,
     record::{record, OutputError, RecordOptions},
+    segments::Rotation,
 };
 use capture_format::WriterOptions;
 use clap::{Parser, Subcommand};
@@ -41,11 +42,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Record the whole node into one capture file, until --duration passes, Ctrl-C or
-    /// SIGTERM arrives, or COMMAND exits (its exit code is passed on).
+    /// SIGTERM arrives, or COMMAND exits (its exit code is passed on). With --rotate-size or
+    /// --rotate-time, -o is a directory that receives a ring of capture files (continuous
+    /// mode, like `sysdig -w -C -G -W`).
+    #[command(group = clap::ArgGroup::new("rotation").args(["rotate_size", "rotate_time"]).multiple(true))]
     Record {
-        /// The capture file to write (written as FILE.partial, renamed when complete).
-        #[arg(short, long, value_name = "FILE")]
+        /// The capture file to write (written as FILE.partial, renamed when complete); in
+        /// continuous mode, the directory for the files.
+        #[arg(short, long, value_name = "FILE|DIR")]
         output: PathBuf,
+        /// Continuous mode: start a new file when the current one reaches SIZE (e.g. 100M).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        rotate_size: Option<u64>,
+        /// Continuous mode: start a new file when the current one is DUR old (e.g. 5m).
+        #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+        rotate_time: Option<Duration>,
+        /// Continuous mode: keep the newest N files of this run (files of earlier runs are
+        /// never touched).
+        #[arg(long, value_name = "N", requires = "rotation")]
+        keep: Option<usize>,
         /// Stop after this long, e.g. 10s, 2m.
         #[arg(short, long, value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
@@ -62,6 +77,25 @@ enum Cmd {
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
+}
+
+/// `123`, `64K`, `100M`, `2G` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 100M"))?;
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 fn main() -> ExitCode {
@@ -87,6 +121,9 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Record {
             output,
+            rotate_size,
+            rotate_time,
+            keep,
             duration,
             chunk_bytes,
             snaplen,
@@ -115,29 +152,39 @@ fn main() -> ExitCode {
                     snaplen,
                     ring_bytes,
                 },
+                rotation: (rotate_size.is_some() || rotate_time.is_some()).then_some(Rotation {
+                    max_bytes: rotate_size,
+                    max_age: rotate_time,
+                    keep,
+                }),
                 // Scripts and tests wait for this line before starting the workload.
                 on_ready: Some(Box::new(|| eprintln!("aftertrace-recorder: recording"))),
             };
             match record(opts, stop) {
                 Ok(outcome) => {
                     // Records lost, not parameters unreadable (those records are kept).
-                    let dropped: u64 = outcome.drops
-                        [recorder_common::drop_cause::RING_FULL as usize]
-                        + outcome.drops[recorder_common::drop_cause::SCRATCH_FULL as usize]
-                        + outcome.drops[recorder_common::drop_cause::REGS_UNREADABLE as usize];
-                    if outcome.late_events > 0 {
+                    let t = &outcome.totals;
+                    let dropped: u64 = t.drops[recorder_common::drop_cause::RING_FULL as usize]
+                        + t.drops[recorder_common::drop_cause::SCRATCH_FULL as usize]
+                        + t.drops[recorder_common::drop_cause::REGS_UNREADABLE as usize];
+                    if t.late_events > 0 {
                         eprintln!(
                             "aftertrace-recorder: {} events arrived after the reorder window and are out of time order",
-                            outcome.late_events
+                            t.late_events
                         );
                     }
+                    let files: Vec<String> = outcome
+                        .files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect();
                     eprintln!(
                         "aftertrace-recorder: wrote {} ({} events, {} lost in the kernel{})",
-                        outcome.path.display(),
-                        outcome.events,
+                        files.join(", "),
+                        t.events,
                         dropped,
-                        if outcome.bad_records > 0 {
-                            format!(", {} malformed records", outcome.bad_records)
+                        if t.bad_records > 0 {
+                            format!(", {} malformed records", t.bad_records)
                         } else {
                             String::new()
                         }
@@ -179,4 +226,26 @@ fn classify(err: &anyhow::Error) -> u8 {
         }
     }
     exit::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("M").is_err());
+    }
 }

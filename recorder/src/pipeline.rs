@@ -1,0 +1,309 @@
+//! The path from the kernel to ordered, enriched events: drain the ring buffer, decode,
+//! join syscall halves, enrich (process table, containers, users), account for losses, and
+//! put events from all CPUs back in time order. Every way of writing captures (one file,
+//! rotating files, the alert daemon's rolling buffer) sits on top of this.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use capture_format::{
+    ClockPair, ContainerInfo, DropEntry, Event, EventBody, ProcessSnapshot, UsersAndGroups,
+};
+use recorder_common::drop_cause;
+
+use crate::{
+    clock,
+    containers::{cgroup2_root, CgroupResolver},
+    convert,
+    probes::{DropCounts, DropCountsByCpu, ProbeSettings, Probes},
+    procscan,
+    proctable::ProcTable,
+    runtime_meta,
+};
+
+/// How long events are held back so that records from different CPUs can be put back in
+/// time order before they are chunked. The ring buffer is shared by all CPUs and nearly
+/// ordered already; this absorbs the rest.
+const REORDER_WINDOW_NS: u64 = 50_000_000;
+const CLOCK_PAIR_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the kernel's loss counters are read, which is the time resolution of the
+/// drop ledger.
+const DROP_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Events waiting in the reorder window, keyed by (time, arrival order).
+#[derive(Default)]
+struct Reorder {
+    pending: BTreeMap<(u64, u64), Event>,
+    arrivals: u64,
+    newest: u64,
+    /// Everything before this has been released.
+    released_upto: u64,
+    /// Events that arrived after later ones were released (a syscall blocked for longer
+    /// than the window): written out of order rather than lost.
+    late: u64,
+}
+
+impl Reorder {
+    fn push(&mut self, e: Event) {
+        if e.ts < self.released_upto {
+            self.late += 1;
+        }
+        self.newest = self.newest.max(e.ts);
+        self.pending.insert((e.ts, self.arrivals), e);
+        self.arrivals += 1;
+    }
+
+    /// Events before this are released by the next `release`.
+    fn horizon(&self) -> u64 {
+        self.newest.saturating_sub(REORDER_WINDOW_NS)
+    }
+
+    /// Events old enough that nothing earlier can still arrive, in order.
+    fn release(&mut self, all: bool) -> impl Iterator<Item = Event> {
+        let keep = if all {
+            BTreeMap::new()
+        } else {
+            let horizon = self.horizon();
+            self.released_upto = self.released_upto.max(horizon);
+            self.pending.split_off(&(horizon, 0))
+        };
+        std::mem::replace(&mut self.pending, keep).into_values()
+    }
+}
+
+/// Names of `recorder_common::drop_cause` indices, as they appear in the drop ledger.
+const CAUSES: [&str; drop_cause::COUNT as usize] =
+    ["ring_full", "unreadable", "scratch_full", "regs_unreadable"];
+
+/// Turns the kernel's cumulative per-CPU loss counters into ledger entries: one per
+/// (cause, CPU, polling interval) in which something was lost.
+struct Ledger {
+    last: DropCountsByCpu,
+    last_ts: u64,
+    last_poll: Instant,
+    entries: Vec<DropEntry>,
+    /// Lost records by process, as of the last `take`.
+    by_pid_taken: BTreeMap<u32, u64>,
+}
+
+impl Ledger {
+    fn poll(&mut self, now: &DropCountsByCpu) {
+        let ts = clock::boot_ns();
+        for (cpu, counts) in now.iter().enumerate() {
+            let before = self.last.get(cpu).copied().unwrap_or_default();
+            for (cause, name) in CAUSES.iter().enumerate() {
+                let delta = counts[cause].saturating_sub(before[cause]);
+                if delta > 0 {
+                    self.entries.push(DropEntry {
+                        cause: (*name).to_owned(),
+                        cpu: Some(cpu as u32),
+                        pid: None,
+                        from: self.last_ts,
+                        to: ts,
+                        count: delta,
+                    });
+                }
+            }
+        }
+        self.last = now.clone();
+        self.last_ts = ts;
+        self.last_poll = Instant::now();
+    }
+
+    fn totals(&self) -> DropCounts {
+        let mut t = DropCounts::default();
+        for counts in &self.last {
+            for (i, v) in counts.iter().enumerate() {
+                t[i] += v;
+            }
+        }
+        t
+    }
+
+    /// The entries since the last `take`, plus the per-process losses since then.
+    fn take(&mut self, from: u64, lost_by_pid: &[(u32, u64)]) -> Vec<DropEntry> {
+        let mut out = std::mem::take(&mut self.entries);
+        for &(pid, total) in lost_by_pid {
+            let before = self.by_pid_taken.insert(pid, total).unwrap_or(0);
+            if total > before {
+                out.push(DropEntry {
+                    cause: "lost_records".to_owned(),
+                    cpu: None,
+                    pid: Some(pid),
+                    from,
+                    to: self.last_ts,
+                    count: total - before,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// What a capture (or a segment of one) needs to stand alone, besides its events.
+pub struct State<'a> {
+    pub processes: ProcessSnapshot,
+    pub containers: Vec<ContainerInfo>,
+    pub users: &'a UsersAndGroups,
+}
+
+/// Totals over the whole run.
+#[derive(Debug, Default, Clone)]
+pub struct Totals {
+    pub events: u64,
+    pub bad_records: u64,
+    pub late_events: u64,
+    pub drops: DropCounts,
+}
+
+pub struct Pipeline {
+    probes: Probes,
+    decoder: convert::Decoder,
+    procs: ProcTable,
+    cgroups: CgroupResolver,
+    users: UsersAndGroups,
+    reorder: Reorder,
+    ledger: Ledger,
+    clocks: Vec<ClockPair>,
+    last_pair: Instant,
+    totals: Totals,
+}
+
+impl Pipeline {
+    /// Loads the programs, then scans /proc: what began before now is in the first
+    /// snapshot, what begins after is in the events.
+    pub fn start(settings: &ProbeSettings) -> Result<Self> {
+        let probes = Probes::load(settings)?;
+        let first_pair = clock::pair();
+        let snapshot = procscan::snapshot(clock::boot_ns(), cgroup2_root().as_deref());
+        let (users, groups) = runtime_meta::users_and_groups(Path::new("/"), "");
+        Ok(Pipeline {
+            probes,
+            decoder: convert::Decoder::default(),
+            procs: ProcTable::new(&snapshot),
+            cgroups: CgroupResolver::new(),
+            users: UsersAndGroups { users, groups },
+            reorder: Reorder::default(),
+            ledger: Ledger {
+                last: Vec::new(),
+                last_ts: first_pair.boot_ns,
+                last_poll: Instant::now(),
+                entries: Vec::new(),
+                by_pid_taken: BTreeMap::new(),
+            },
+            clocks: vec![first_pair],
+            last_pair: Instant::now(),
+            totals: Totals::default(),
+        })
+    }
+
+    /// Drains what the kernel produced (waiting up to `timeout` for it) and hands `sink`
+    /// every event that is now in order. A sink error stops the drain and is returned.
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        sink: &mut dyn FnMut(&Event) -> Result<()>,
+    ) -> Result<()> {
+        let Pipeline {
+            probes,
+            decoder,
+            procs,
+            cgroups,
+            users,
+            reorder,
+            totals,
+            ..
+        } = self;
+        probes.drain(timeout, |bytes| {
+            let mut keep = |mut e: Event| {
+                procs.apply(&mut e);
+                match &e.body {
+                    EventBody::CgroupMkdir(c) => {
+                        cgroups.learn(c.cgroup_id, &String::from_utf8_lossy(&c.path));
+                    }
+                    EventBody::Syscall(s) if s.cgroup_id != 0 => {
+                        cgroups.observe(s.cgroup_id);
+                    }
+                    EventBody::Exec(x) if x.cgroup_id != 0 => {
+                        cgroups.observe(x.cgroup_id);
+                        if let Some((u, g)) = cgroups.exec_in(x.cgroup_id, e.pid) {
+                            users.users.extend(u);
+                            users.groups.extend(g);
+                        }
+                    }
+                    EventBody::Fork(f) if f.cgroup_id != 0 => {
+                        cgroups.observe(f.cgroup_id);
+                    }
+                    _ => {}
+                }
+                // Events are ordered by their own time (a joined execve carries its enter
+                // time, earlier than its exit record).
+                reorder.push(e);
+            };
+            if let Err(err) = decoder.decode(bytes, &mut keep) {
+                totals.bad_records += 1;
+                tracing::warn!("{err}: {:02x?}", &bytes[..bytes.len().min(64)]);
+            }
+        })?;
+        if self.ledger.last_poll.elapsed() >= DROP_POLL_INTERVAL {
+            self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+        }
+        if self.last_pair.elapsed() >= CLOCK_PAIR_INTERVAL {
+            self.clocks.push(clock::pair());
+            self.last_pair = Instant::now();
+        }
+        for e in self.decoder.expire(self.reorder.horizon()) {
+            self.reorder.push(e);
+        }
+        for e in self.reorder.release(false) {
+            self.totals.events += 1;
+            sink(&e)?;
+        }
+        Ok(())
+    }
+
+    /// Detaches the programs and hands `sink` every event still held back.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&Event) -> Result<()>) -> Result<()> {
+        self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+        for e in self.decoder.finish() {
+            self.reorder.push(e);
+        }
+        for e in self.reorder.release(true) {
+            self.totals.events += 1;
+            sink(&e)?;
+        }
+        self.clocks.push(clock::pair());
+        self.totals.late_events = self.reorder.late;
+        self.totals.drops = self.ledger.totals();
+        Ok(())
+    }
+
+    /// The state a new capture segment opens with.
+    pub fn state(&mut self) -> State<'_> {
+        State {
+            processes: self.procs.snapshot(clock::boot_ns()),
+            containers: self.cgroups.containers(),
+            users: &self.users,
+        }
+    }
+
+    /// Clock pairs taken since the last call (the last one is kept as the next start).
+    pub fn take_clocks(&mut self) -> Vec<ClockPair> {
+        let last = *self.clocks.last().expect("at least one pair");
+        std::mem::replace(&mut self.clocks, vec![last])
+    }
+
+    /// Ledger entries since the last call; `from` starts the per-process entries' range.
+    pub fn take_drops(&mut self, from: u64) -> Vec<DropEntry> {
+        let by_pid = self.probes.drops_by_pid();
+        self.ledger.take(from, &by_pid)
+    }
+
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+}
