@@ -246,19 +246,6 @@ pub fn parse_block(file: &[u8], offset: u64) -> Result<BlockView<'_>, Error> {
     })
 }
 
-/// Frames a payload as a block: header, payload, CRC trailer.
-pub fn block_prefix_and_crc(kind: u16, payload: &[u8]) -> ([u8; BLOCK_HEADER_LEN], [u8; 4]) {
-    let header = BlockHeader {
-        kind,
-        flags: 0,
-        payload_len: payload.len() as u64,
-    }
-    .encode();
-    let mut h = crc32c::crc32c(&header);
-    h = crc32c::crc32c_append(h, payload);
-    (header, h.to_le_bytes())
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tail {
     pub index_offset: u64,

@@ -9,8 +9,8 @@ use crate::chunk::{ChunkBuilder, PushRefused, RawChunk};
 use crate::error::Error;
 use crate::index::{encode_index, ChunkInfo, IndexEntry};
 use crate::layout::{
-    block_prefix_and_crc, BlockKind, FileHeader, Tail, BLOCK_OVERHEAD, CHUNK_HEADER_LEN,
-    FILE_HEADER_LEN, MAX_CHUNK_RAW_LEN, VERSION_MAJOR, VERSION_MINOR,
+    BlockHeader, BlockKind, FileHeader, Tail, BLOCK_OVERHEAD, CHUNK_HEADER_LEN, FILE_HEADER_LEN,
+    MAX_CHUNK_RAW_LEN, VERSION_MAJOR, VERSION_MINOR,
 };
 use crate::model::*;
 
@@ -249,22 +249,23 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
 
+    /// Frames the concatenation of `parts` as one block, without copying them together.
     fn write_block(&mut self, kind: u16, parts: &[&[u8]]) -> Result<(), Error> {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut payload = Vec::new();
-        let joined: &[u8] = if parts.len() == 1 {
-            parts[0]
-        } else {
-            payload.reserve_exact(total);
-            for p in parts {
-                payload.extend_from_slice(p);
-            }
-            &payload
-        };
-        let (header, crc) = block_prefix_and_crc(kind, joined);
+        let payload_len: usize = parts.iter().map(|p| p.len()).sum();
+        let header = BlockHeader {
+            kind,
+            flags: 0,
+            payload_len: payload_len as u64,
+        }
+        .encode();
+        let crc = parts.iter().fold(crc32c::crc32c(&header), |crc, p| {
+            crc32c::crc32c_append(crc, p)
+        });
         self.write_raw(&header)?;
-        self.write_raw(joined)?;
-        self.write_raw(&crc)
+        for p in parts {
+            self.write_raw(p)?;
+        }
+        self.write_raw(&crc.to_le_bytes())
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {

@@ -1,19 +1,19 @@
 //! Every recorded event as a row: syscalls with their arguments decoded by name, and the
 //! lifecycle records (exec, fork, exit, cgroup creation).
 
-use std::collections::HashMap;
-
+use aftertrace_filter::Context as _;
 use base64::Engine as _;
 use capture_format::{
-    syscall_name, Abi, BufferCut, CaptureReader, Completion, ContainerInfo, Event, EventBody,
-    ParamValue, SockAddr,
+    syscall_name, Abi, BufferCut, Completion, Event, EventBody, ParamValue, SockAddr,
 };
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::{
+    context::CaptureContext,
+    procs::comm_of,
+    style::{pad, printable, Style},
     syscall_sig::{self, signature, ArgType},
-    timefmt::Clock,
 };
 
 /// One event, as `events --json` prints it (schema in the README).
@@ -109,40 +109,36 @@ fn param_json(v: &ParamValue) -> Option<Value> {
     })
 }
 
-/// Produces rows from events, keeping what later rows need (process names).
-pub struct Rows<'a> {
-    clock: Clock,
-    containers: HashMap<u64, &'a ContainerInfo>,
-    names: HashMap<u32, String>,
-}
-
-fn basename(p: &[u8]) -> String {
-    text(p.rsplit(|&b| b == b'/').next().unwrap_or(p))
-}
-
-impl<'a> Rows<'a> {
-    pub fn new(reader: &'a CaptureReader) -> Self {
-        let meta = reader.metadata();
-        let mut names = HashMap::new();
-        for snap in &meta.processes {
-            for p in &snap.processes {
-                names.insert(p.pid, p.comm.clone());
-            }
-        }
-        Rows {
-            clock: Clock::new(&meta.clocks),
-            containers: meta
-                .containers
-                .iter()
-                .flat_map(|c| c.cgroup_ids.iter().map(move |&id| (id, c)))
-                .collect(),
-            names,
-        }
+/// The cgroup of the process making the event, as the filter language's `container.*`
+/// fields take it: the event's own, else (exit and cgroup_mkdir records, or 0 = not
+/// recorded) the process's as the reconstruction knows it.
+pub fn event_cgroup(e: &Event, ctx: &CaptureContext<'_>) -> Option<u64> {
+    let own = match &e.body {
+        EventBody::Syscall(s) => s.cgroup_id,
+        EventBody::Exec(x) => x.cgroup_id,
+        EventBody::Fork(f) => f.cgroup_id,
+        EventBody::Exit(_) | EventBody::CgroupMkdir(_) => 0,
+    };
+    if own != 0 {
+        return Some(own);
     }
+    ctx.process(e.pid, e.ts).map(|p| p.cgroup_id)
+}
 
-    pub fn row(&mut self, e: &Event) -> EventRow {
+/// The process's name at the event (the kernel's comm; for an exec record, the new
+/// image's), as the filter language's `proc.name` has it.
+pub fn proc_name(e: &Event, ctx: &CaptureContext<'_>) -> Option<String> {
+    match &e.body {
+        EventBody::Exec(x) => Some(text(comm_of(&x.filename))),
+        _ => ctx.process(e.pid, e.ts).map(|p| text(p.name)),
+    }
+}
+
+impl EventRow {
+    /// The row for `e`, described with what the reconstruction knew at its time.
+    pub fn new(e: &Event, ctx: &CaptureContext<'_>) -> EventRow {
         let mut row = EventRow {
-            time: self.clock.rfc3339(e.ts),
+            time: ctx.lookups.clock().rfc3339(e.ts),
             boot_ns: e.ts,
             cpu: e.cpu,
             pid: e.pid,
@@ -161,7 +157,6 @@ impl<'a> Rows<'a> {
             data_len: None,
             data_cut: None,
         };
-        let container = |id: u64| self.containers.get(&id).map(|c| c.id.clone());
         match &e.body {
             EventBody::Syscall(s) => {
                 let name = syscall_name(s.abi, s.nr)
@@ -178,7 +173,6 @@ impl<'a> Rows<'a> {
                     Completion::ExitOnly => "exit_only",
                 });
                 row.duration_ns = s.duration_ns;
-                row.container_id = container(s.cgroup_id);
                 match signature(&name) {
                     Some(sig) => {
                         for (i, (arg, ty)) in sig.iter().enumerate() {
@@ -218,29 +212,16 @@ impl<'a> Rows<'a> {
             }
             EventBody::Exec(x) => {
                 row.kind = "exec";
-                let name = x
-                    .argv
-                    .first()
-                    .map(|a| basename(a))
-                    .unwrap_or_else(|| basename(&x.filename));
-                self.names.insert(e.pid, name);
                 row.args.insert("filename".into(), json!(text(&x.filename)));
                 row.args.insert(
                     "argv".into(),
                     json!(x.argv.iter().map(|a| text(a)).collect::<Vec<_>>()),
                 );
-                row.container_id = container(x.cgroup_id);
             }
             EventBody::Fork(f) => {
                 row.kind = "fork";
                 row.args.insert("child_pid".into(), json!(f.child_pid));
                 row.args.insert("child_tid".into(), json!(f.child_tid));
-                if f.child_pid != e.pid {
-                    if let Some(n) = self.names.get(&e.pid).cloned() {
-                        self.names.insert(f.child_pid, n);
-                    }
-                }
-                row.container_id = container(f.cgroup_id);
             }
             EventBody::Exit(x) => {
                 row.kind = "exit";
@@ -253,28 +234,15 @@ impl<'a> Rows<'a> {
                 row.args.insert("path".into(), json!(text(&c.path)));
             }
         }
-        row.proc_name = self.names.get(&e.pid).cloned();
+        row.proc_name = proc_name(e, ctx);
+        row.container_id = event_cgroup(e, ctx)
+            .and_then(|cg| ctx.lookups.container(cg))
+            .map(|c| c.id.clone());
         row
     }
-}
 
-/// All events of the capture in time order, with the errors of damaged chunks.
-pub fn events(reader: &CaptureReader) -> (Vec<Event>, Vec<capture_format::Error>) {
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for e in reader.events() {
-        match e {
-            Ok(e) => out.push(e),
-            Err(err) => errors.push(err),
-        }
-    }
-    out.sort_by_key(|e| e.ts);
-    (out, errors)
-}
-
-impl EventRow {
     /// One line for humans: `TIME PID TID PROC syscall(args) = res`.
-    pub fn text_line(&self) -> String {
+    pub fn text_line(&self, style: Style) -> String {
         let args: Vec<String> = self
             .args
             .iter()
@@ -284,17 +252,27 @@ impl EventRow {
             })
             .collect();
         let what = self.syscall.as_deref().unwrap_or(self.kind);
+        let what = if self.kind == "exec" {
+            style.bold(what)
+        } else {
+            what.into()
+        };
         let mut line = format!(
-            "{} {:>7} {:>7} {:<15} {}({})",
+            "{} {:>7} {:>7} {} {}({})",
             self.time,
             self.pid,
             self.tid,
-            self.proc_name.as_deref().unwrap_or("?"),
+            pad(&printable(self.proc_name.as_deref().unwrap_or("?")), 15),
             what,
             args.join(", ")
         );
         if let Some(res) = self.res {
-            line.push_str(&format!(" = {res}"));
+            let res = format!("{res}");
+            if res.starts_with('-') {
+                line.push_str(&format!(" = {}", style.red(&res)));
+            } else {
+                line.push_str(&format!(" = {res}"));
+            }
         }
         if let Some(d) = &self.data {
             line.push_str(&format!(" data={d:?}"));

@@ -6,12 +6,17 @@ use std::{
     process::ExitCode,
 };
 
+use aftertrace_filter::{fields_help, Filter};
 use aftertrace_inspector::{
-    commands::commands,
+    meta::Lookups,
     open::{open, OpenError},
+    query::{self, Query},
+    select::{parse_duration, window_start, TimeArgs, TimeSpec},
+    style::Style,
     summary::Summary,
 };
-use clap::{Parser, Subcommand};
+use capture_format::CaptureReader;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit codes, documented in the README.
 mod exit {
@@ -19,6 +24,8 @@ mod exit {
     pub const FAILURE: u8 = 1;
     /// `verify` found damage (what survived is still readable).
     pub const DAMAGED: u8 = 2;
+    /// Bad command line, including a `--filter` that does not parse and a time that
+    /// cannot be read.
     pub const USAGE: u8 = 64;
     /// Not a capture file, or a capture of an unsupported major version.
     pub const NOT_A_CAPTURE: u8 = 65;
@@ -26,11 +33,18 @@ mod exit {
     pub const NO_INPUT: u8 = 66;
 }
 
+/// `--around` without `--window` selects this much on each side.
+const DEFAULT_WINDOW: &str = "5s";
+
 #[derive(Parser)]
 #[command(
     name = "aftertrace-inspector",
     version,
-    about = "Inspect an aftertrace capture (*.atcap) offline: commands, processes, integrity."
+    about = "Inspect an aftertrace capture (*.atcap) offline: processes, commands, events, integrity.",
+    long_about = "Inspect an aftertrace capture (*.atcap) offline: processes, commands, events, \
+                  integrity.\n\nWith no subcommand, prints the summary. --filter and the time \
+                  selection apply to events, commands, procs and tree; --json prints one \
+                  object per line (schemas in the README)."
 )]
 struct Cli {
     /// The capture file.
@@ -38,47 +52,188 @@ struct Cli {
     file: PathBuf,
     #[command(subcommand)]
     command: Option<Cmd>,
+    #[command(flatten)]
+    opts: Opts,
 }
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// Every exec: time, pid, parent, user, container and full command line.
-    Commands {
-        /// One JSON object per line (schema in the README).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Every event: syscalls with decoded arguments and data, and lifecycle records.
-    Events {
-        /// One JSON object per line (schema in the README).
-        #[arg(long)]
-        json: bool,
-    },
-    /// Host, time window, event counts, containers, losses and integrity.
-    Summary {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check every block and chunk; exit 0 when intact, 2 when damaged.
-    Verify {
-        #[arg(long)]
-        json: bool,
-    },
+#[derive(Args)]
+struct Opts {
+    /// One JSON object per line (schemas in the README).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Select events with a filter expression, e.g. 'proc.name = bash and fd.name
+    /// startswith /etc'. events: the events it selects; commands: the execs it selects;
+    /// procs and tree: the processes with a selected event, or whose state it selects.
+    /// Fields and grammar: filter/README.md (and the list below with --help).
+    #[arg(long, short = 'f', global = true, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Only from this time on (inclusive): RFC 3339 (2024-05-01T12:00:00.5Z) or +DURATION
+    /// from the capture's first event (+1.5s, +2m, +1m30s).
+    #[arg(long, global = true, value_name = "TIME")]
+    since: Option<String>,
+    /// Only up to this time (inclusive); same forms as --since.
+    #[arg(long, global = true, value_name = "TIME")]
+    until: Option<String>,
+    /// Only within --window of this time, on both sides; same forms as --since.
+    #[arg(long, global = true, value_name = "TIME", conflicts_with_all = ["since", "until"])]
+    around: Option<String>,
+    /// With --around: how far on each side (default 5s), e.g. 500ms, 10s, 2m.
+    #[arg(long, global = true, value_name = "DURATION", requires = "around")]
+    window: Option<String>,
+    /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is not set),
+    /// always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    /// Host, time window, event counts, containers, alerts, losses and integrity.
+    Summary,
+    /// The process tree: who started what, with each process's commands, user and
+    /// container changes, and how it ended.
+    Tree,
+    /// Every process: start, end, exit status, user, container, syscall count, command.
+    Procs,
+    /// Every exec: time, pid, parent, user, container and full command line.
+    Commands,
+    /// Every event: syscalls with decoded arguments and data, and lifecycle records.
+    Events,
+    /// Check every block and chunk; exit 0 when intact, 2 when damaged.
+    Verify,
+}
+
+impl Cmd {
+    fn name(self) -> &'static str {
+        match self {
+            Cmd::Summary => "summary",
+            Cmd::Tree => "tree",
+            Cmd::Procs => "procs",
+            Cmd::Commands => "commands",
+            Cmd::Events => "events",
+            Cmd::Verify => "verify",
+        }
+    }
+
+    /// Whether --filter and the time selection mean something for this view.
+    fn selects(self) -> bool {
+        matches!(self, Cmd::Tree | Cmd::Procs | Cmd::Commands | Cmd::Events)
+    }
+}
+
+/// The filter fields, for `--help`: generated from the filter crate's own table.
+fn fields_text() -> String {
+    let mut s =
+        String::from("Filter fields (grammar, operators and semantics: filter/README.md):\n");
+    for (name, ty, _) in fields_help() {
+        s.push_str(&format!("  {name:<18} {ty}\n"));
+    }
+    s.push_str(
+        "\nExit codes: 0 success (verify: intact), 1 other failure, 2 verify found damage, \
+         64 bad command line (including a bad --filter or time), 65 not an aftertrace capture, \
+         66 the file cannot be read.",
+    );
+    s
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("aftertrace-inspector: {message}");
+    ExitCode::from(exit::USAGE)
+}
+
+fn parse_cli() -> Result<Cli, ExitCode> {
+    let command = Cli::command().after_long_help(fields_text());
+    let parsed = command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    parsed.map_err(|e| {
+        let code = if e.use_stderr() {
+            exit::USAGE
+        } else {
+            exit::SUCCESS
+        };
+        let _ = e.print();
+        ExitCode::from(code)
+    })
+}
+
+fn parse_time_args(opts: &Opts) -> Result<TimeArgs, String> {
+    let spec = |flag: &str, s: &Option<String>| {
+        s.as_deref()
+            .map(|t| TimeSpec::parse(t).map_err(|e| format!("{flag}: {e}")))
+            .transpose()
+    };
+    let around = match spec("--around", &opts.around)? {
+        Some(center) => {
+            let window = opts.window.as_deref().unwrap_or(DEFAULT_WINDOW);
+            let window = parse_duration(window).map_err(|e| format!("--window: {e}"))?;
+            Some((center, window))
+        }
+        None => None,
+    };
+    Ok(TimeArgs {
+        since: spec("--since", &opts.since)?,
+        until: spec("--until", &opts.until)?,
+        around,
+    })
+}
+
+/// A pass decodes chunks into large, short-lived buffers on several threads. glibc returns
+/// freed memory above 128 KiB to the kernel at once (and serves large blocks with fresh
+/// mmaps), so every chunk would fault its pages in again: a third of a pass's time went to
+/// the kernel. Keeping freed memory in the process removes that; a pass holds one bounded
+/// batch of chunks at a time, so what is kept stays bounded too.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
+    // exists, and a rejected value leaves the defaults in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    tune_allocator();
+    let cli = match parse_cli() {
         Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let command = cli.command.unwrap_or(Cmd::Summary);
+    let opts = &cli.opts;
+
+    // Everything about the command line is checked before the file is opened.
+    let time_args = match parse_time_args(opts) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e),
+    };
+    let selecting = opts.filter.is_some() || !time_args.is_empty();
+    if selecting && !command.selects() {
+        return usage_error(&format!(
+            "--filter, --since, --until and --around apply to events, commands, procs and \
+             tree, not to {}",
+            command.name()
+        ));
+    }
+    let filter = match opts.filter.as_deref().map(Filter::parse).transpose() {
+        Ok(f) => f,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::SUCCESS
-            };
-            let _ = e.print();
-            return ExitCode::from(code);
+            // The error renders the expression with a caret under the column.
+            eprintln!("aftertrace-inspector: invalid --filter expression: {e}");
+            return ExitCode::from(exit::USAGE);
         }
     };
+
     let reader = match open(&cli.file) {
         Ok(r) => r,
         Err(err) => {
@@ -90,20 +245,45 @@ fn main() -> ExitCode {
         }
     };
     let damage = reader.damage();
-    if !damage.is_empty() && !matches!(cli.command, Some(Cmd::Verify { .. })) {
+    if !damage.is_empty() && command != Cmd::Verify {
         eprintln!(
             "aftertrace-inspector: warning: {} is damaged; showing what survived ({} byte range(s) lost; run `verify` for details)",
             cli.file.display(),
             damage.lost.len()
         );
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let result = match cli.command {
-        Some(Cmd::Commands { json }) => print_commands(&mut out, &reader, json),
-        Some(Cmd::Summary { json }) => print_summary(&mut out, &reader, json),
-        Some(Cmd::Events { json }) => print_events(&mut out, &reader, json),
-        Some(Cmd::Verify { json }) => print_verify(&mut out, &reader, json),
-        None => print_summary(&mut out, &reader, false),
+    let lookups = Lookups::new(reader.metadata());
+    let range = match time_args.resolve(window_start(&reader), lookups.clock()) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&e),
+    };
+    warn_if_outside(&reader, &lookups, range);
+
+    let color = match opts.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let q = Query {
+        filter,
+        range,
+        json: opts.json,
+        style: Style { color },
+    };
+    let report = |err: capture_format::Error| {
+        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
+    };
+
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let result = match command {
+        Cmd::Summary => print_summary(&mut out, &reader, q.json),
+        Cmd::Verify => print_verify(&mut out, &reader, q.json),
+        Cmd::Events => query::events(&reader, &lookups, &q, &mut out, report).map(|()| 0),
+        Cmd::Commands => query::commands(&reader, &lookups, &q, &mut out, report).map(|()| 0),
+        Cmd::Procs => query::procs(&reader, &lookups, &q, &mut out, report).map(|()| 0),
+        Cmd::Tree => query::tree(&reader, &lookups, &q, &mut out, report).map(|()| 0),
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {
@@ -117,98 +297,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// A time range that misses every event is most likely a mistyped time: say so (the
+/// output is still the empty selection it asked for).
+fn warn_if_outside(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    range: aftertrace_inspector::select::TimeRange,
+) {
+    let chunks = reader.chunks();
+    let (Some(first), Some(last)) = (
+        chunks.iter().map(|c| c.first_ts).min(),
+        chunks.iter().map(|c| c.last_ts).max(),
+    ) else {
+        return;
+    };
+    if range.overlaps(first, last) {
+        return;
+    }
+    let clock = lookups.clock();
+    eprintln!(
+        "aftertrace-inspector: warning: the time range selects nothing: the capture's events \
+         run from {} to {}",
+        clock.rfc3339(first),
+        clock.rfc3339(last)
+    );
+}
+
 fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
-fn print_commands(
-    out: &mut impl Write,
-    reader: &capture_format::CaptureReader,
-    json: bool,
-) -> io::Result<u8> {
-    let (cmds, errors) = commands(reader);
-    for err in &errors {
-        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
-    }
-    if json {
-        for c in &cmds {
-            json_line(out, c)?;
-        }
-        return Ok(exit::SUCCESS);
-    }
-    let bold = io::stdout().is_terminal();
-    let header = format!(
-        "{:<30} {:>7} {:>7} {:>6} {:<12} COMMAND",
-        "TIME", "PID", "PPID", "UID", "CONTAINER"
-    );
-    if bold {
-        writeln!(out, "\x1b[1m{header}\x1b[0m")?;
-    } else {
-        writeln!(out, "{header}")?;
-    }
-    for c in &cmds {
-        let container = c
-            .container_id
-            .as_deref()
-            .map(|id| &id[..id.len().min(12)])
-            .unwrap_or("-");
-        let mut line = shell_words(&c.argv);
-        if c.argv_truncated {
-            line.push_str(" [...]");
-        }
-        writeln!(
-            out,
-            "{:<30} {:>7} {:>7} {:>6} {:<12} {}",
-            c.time, c.pid, c.ppid, c.uid, container, line
-        )?;
-    }
-    Ok(exit::SUCCESS)
-}
-
-/// argv joined for reading, quoting only what needs it.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn print_events(
-    out: &mut impl Write,
-    reader: &capture_format::CaptureReader,
-    json: bool,
-) -> io::Result<u8> {
-    let (events, errors) = aftertrace_inspector::events::events(reader);
-    for err in &errors {
-        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
-    }
-    let mut rows = aftertrace_inspector::events::Rows::new(reader);
-    for e in &events {
-        let row = rows.row(e);
-        if json {
-            json_line(out, &row)?;
-        } else {
-            writeln!(out, "{}", row.text_line())?;
-        }
-    }
-    Ok(exit::SUCCESS)
-}
-
-fn print_summary(
-    out: &mut impl Write,
-    reader: &capture_format::CaptureReader,
-    json: bool,
-) -> io::Result<u8> {
+fn print_summary(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {
     let summary = Summary::compute(reader);
     if json {
         json_line(out, &summary)?;
@@ -218,11 +338,7 @@ fn print_summary(
     Ok(exit::SUCCESS)
 }
 
-fn print_verify(
-    out: &mut impl Write,
-    reader: &capture_format::CaptureReader,
-    json: bool,
-) -> io::Result<u8> {
+fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {
     let report = reader.verify();
     let intact = report.is_intact();
     if json {

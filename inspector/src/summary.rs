@@ -2,10 +2,26 @@
 
 use std::fmt;
 
-use capture_format::{CaptureReader, EventBody};
+use capture_format::{CaptureReader, Event, EventBody};
 use serde::Serialize;
 
+use crate::procs::ProcessTree;
+use crate::scan::{self, Plan, TreeNeed};
+use crate::select::TimeRange;
+use crate::style::printable;
 use crate::timefmt::Clock;
+
+/// An alert (or marker) the capture was sealed for, as `summary --json` lists it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct AlertRow {
+    /// falco, falcosidekick, alertmanager, cli, signal, rule:NAME...
+    pub source: String,
+    /// When the recorder received it (RFC 3339 UTC).
+    pub received: String,
+    /// The time the payload itself claims, verbatim, if it has one.
+    pub payload_time: Option<String>,
+    pub summary: String,
+}
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
@@ -29,6 +45,50 @@ pub struct Summary {
     /// Lost syscall records broken down by process: the same losses seen per pid.
     pub lost_by_pid: Vec<(u32, u64)>,
     pub damaged: bool,
+    pub alerts: Vec<AlertRow>,
+}
+
+#[derive(Default)]
+struct Counts {
+    events: u64,
+    syscalls: u64,
+    execs: u64,
+    forks: u64,
+    exits: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+}
+
+impl Counts {
+    fn of(events: &[Event]) -> Counts {
+        let mut c = Counts::default();
+        for e in events {
+            c.events += 1;
+            c.first = Some(c.first.map_or(e.ts, |f| f.min(e.ts)));
+            c.last = Some(c.last.map_or(e.ts, |l| l.max(e.ts)));
+            match e.body {
+                EventBody::Syscall(_) => c.syscalls += 1,
+                EventBody::Exec(_) => c.execs += 1,
+                EventBody::Fork(_) => c.forks += 1,
+                EventBody::Exit(_) => c.exits += 1,
+                EventBody::CgroupMkdir(_) => {}
+            }
+        }
+        c
+    }
+
+    fn add(&mut self, o: Counts) {
+        self.events += o.events;
+        self.syscalls += o.syscalls;
+        self.execs += o.execs;
+        self.forks += o.forks;
+        self.exits += o.exits;
+        self.first = match (self.first, o.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(o.last);
+    }
 }
 
 impl Summary {
@@ -43,7 +103,12 @@ impl Summary {
             containers: meta
                 .containers
                 .iter()
-                .map(|c| format!("{} ({})", c.id, c.runtime))
+                .map(|c| {
+                    let mut about = vec![c.runtime.as_str()];
+                    about.extend(c.name.as_deref());
+                    about.extend(c.image.as_deref());
+                    format!("{} ({})", c.id, about.join(", "))
+                })
                 .collect(),
             dropped: {
                 let mut by_cause: std::collections::BTreeMap<String, u64> = Default::default();
@@ -61,20 +126,42 @@ impl Summary {
             damaged: !reader.damage().is_empty(),
             ..Summary::default()
         };
-        let (mut first, mut last) = (u64::MAX, 0u64);
-        for e in reader.events().flatten() {
-            s.events += 1;
-            first = first.min(e.ts);
-            last = last.max(e.ts);
-            match e.body {
-                EventBody::Syscall(_) => s.syscalls += 1,
-                EventBody::Exec(_) => s.execs += 1,
-                EventBody::Fork(_) => s.forks += 1,
-                EventBody::Exit(_) => s.exits += 1,
-                EventBody::CgroupMkdir(_) => {}
-            }
-        }
-        if s.events > 0 {
+        s.alerts = meta
+            .alerts
+            .iter()
+            .map(|a| AlertRow {
+                source: a.source.clone(),
+                received: clock.rfc3339(a.received_boot_ns),
+                payload_time: a.payload_time.clone(),
+                summary: a.summary.clone(),
+            })
+            .collect();
+        let plan = Plan {
+            range: TimeRange::default(),
+            pids: None,
+            tree: TreeNeed::No,
+            activity: false,
+            output: true,
+        };
+        let mut counts = Counts::default();
+        // Damaged chunks are reported by `verify` and flagged by `damaged`.
+        let _ = scan::run(
+            reader,
+            &plan,
+            &mut ProcessTree::default(),
+            |events, _| Counts::of(events),
+            |c| {
+                counts.add(c);
+                Ok::<(), std::convert::Infallible>(())
+            },
+            |_| {},
+        );
+        s.events = counts.events;
+        s.syscalls = counts.syscalls;
+        s.execs = counts.execs;
+        s.forks = counts.forks;
+        s.exits = counts.exits;
+        if let (Some(first), Some(last)) = (counts.first, counts.last) {
             s.start = Some(clock.rfc3339(first));
             s.end = Some(clock.rfc3339(last));
             s.duration_s = (last - first) as f64 / 1e9;
@@ -85,7 +172,11 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or_unknown = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
+        // Host names, container names and alert texts come from outside: escape controls.
+        let or_unknown = |o: &Option<String>| {
+            o.as_deref()
+                .map_or_else(|| "unknown".into(), |s| printable(s).into_owned())
+        };
         writeln!(f, "host:       {}", or_unknown(&self.hostname))?;
         writeln!(f, "kernel:     {}", or_unknown(&self.kernel))?;
         writeln!(f, "recorder:   {}", or_unknown(&self.recorder_version))?;
@@ -103,7 +194,17 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "containers: {}", self.containers.len())?;
         for c in &self.containers {
-            writeln!(f, "  {c}")?;
+            writeln!(f, "  {}", printable(c))?;
+        }
+        writeln!(f, "alerts:     {}", self.alerts.len())?;
+        for a in &self.alerts {
+            writeln!(
+                f,
+                "  {} {}: {}",
+                a.received,
+                printable(&a.source),
+                printable(&a.summary)
+            )?;
         }
         if self.dropped.is_empty() {
             writeln!(f, "lost:       none counted")?;

@@ -28,6 +28,19 @@ impl Clock {
         Some(nearest.realtime_ns + (boot_ns as i64 - nearest.boot_ns as i64))
     }
 
+    /// The boot time of a wall-clock instant (the inverse of [`Clock::realtime_ns`], through
+    /// the pair nearest in wall-clock time), if the capture has any clock pair. Instants
+    /// before boot clamp to 0.
+    pub fn boot_ns(&self, realtime_ns: i64) -> Option<u64> {
+        let nearest = self
+            .pairs
+            .iter()
+            .min_by_key(|p| p.realtime_ns.abs_diff(realtime_ns))?;
+        let boot =
+            i128::from(nearest.boot_ns) + i128::from(realtime_ns) - i128::from(nearest.realtime_ns);
+        Some(boot.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
     pub fn utc(&self, boot_ns: u64) -> Option<DateTime<Utc>> {
         self.realtime_ns(boot_ns)
             .map(DateTime::from_timestamp_nanos)
@@ -67,5 +80,9 @@ mod tests {
         assert_eq!(c.realtime_ns(9_000), Some(1_700_000_001_000_008_000));
         assert_eq!(c.rfc3339(1_000), "2023-11-14T22:13:20.000000000Z");
         assert_eq!(Clock::new(&[]).rfc3339(1_500_000_001), "boot+1.500000001");
+        assert_eq!(c.boot_ns(1_700_000_000_000_000_500), Some(1_500));
+        assert_eq!(c.boot_ns(1_700_000_001_000_008_000), Some(9_000));
+        assert_eq!(c.boot_ns(0), Some(0));
+        assert_eq!(Clock::new(&[]).boot_ns(5), None);
     }
 }

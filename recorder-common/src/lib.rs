@@ -95,6 +95,14 @@ pub mod policy_flags {
     pub const CLOSES_FD: u32 = 1 << 2;
 }
 
+/// Bits of the per-process payload flags map (`PROC_FLAGS`).
+pub mod proc_flags {
+    /// Runs an interpreter: its reads and writes are kept whole (up to MAX_ITEM).
+    pub const INTERPRETER: u32 = 1 << 0;
+    /// Has a controlling terminal: I/O on fds 0-2 is kept whole (an interactive session).
+    pub const CONTROLLING_TTY: u32 = 1 << 1;
+}
+
 /// Key of the interpreter map: an executable's basename up to its first digit or dot
 /// (`python3.11` -> `python`), NUL-padded.
 pub type InterpreterKey = [u8; INTERPRETER_KEY_LEN];
@@ -288,6 +296,8 @@ pub struct KernelOffsets {
     pub cred_euid: u32,
     pub cred_egid: u32,
     pub bprm_filename: u32,
+    pub task_signal: u32,
+    pub signal_tty: u32,
     pub cgroup_kn: u32,
     pub cgroup_root: u32,
     pub kernfs_node_id: u32,
@@ -336,7 +346,7 @@ mod tests {
         );
         assert_eq!(size_of::<ForkRecord>(), 24 + 8 + 8);
         assert_eq!(size_of::<ExitRecord>(), 24 + 8);
-        assert_eq!(size_of::<KernelOffsets>(), 16 * 4);
+        assert_eq!(size_of::<KernelOffsets>(), 18 * 4);
         assert_eq!(size_of::<CgroupMkdirRecord>(), 24 + 8 + 4 + 4 + 256);
     }
 }

@@ -30,11 +30,11 @@ use aya_ebpf::{
     EbpfContext,
 };
 use recorder_common::{
-    drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags, syscall_flags,
-    CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, InterpreterKey, KernelOffsets,
-    ParamHeader, ParamSpec, RecordHeader, SyscallPolicy, SyscallRecord, EXEC_ARGS_MAX,
-    EXEC_FILENAME_MAX, INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR, MAX_STR,
-    MAX_SYSCALL_NR, SCRATCH_SIZE,
+    drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags, proc_flags,
+    syscall_flags, CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, InterpreterKey,
+    KernelOffsets, ParamHeader, ParamSpec, RecordHeader, SyscallPolicy, SyscallRecord,
+    EXEC_ARGS_MAX, EXEC_FILENAME_MAX, INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR,
+    MAX_STR, MAX_SYSCALL_NR, SCRATCH_SIZE,
 };
 
 /// Offsets into kernel structures, set by userspace from BTF before load.
@@ -52,6 +52,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     cred_euid: 0,
     cred_egid: 0,
     bprm_filename: 0,
+    task_signal: 0,
+    signal_tty: 0,
     cgroup_kn: 0,
     cgroup_root: 0,
     kernfs_node_id: 0,
@@ -97,10 +99,10 @@ static DROPS_BY_PID: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 
 #[map]
 static INTERPRETERS: HashMap<InterpreterKey, u8> = HashMap::with_max_entries(64, 0);
 
-/// Processes whose I/O is kept in full, by thread-group id: interpreters, and their forks
-/// until they exec something else.
+/// Per-process payload flags (`proc_flags`), by thread-group id: set at exec, inherited
+/// by forks, seeded by userspace for processes that began before the recording.
 #[map]
-static FULL_PIDS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(16384, 0);
+static PROC_FLAGS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
 
 /// (tgid << 32 | fd) whose I/O is kept in full: files being written with a script or
 /// executable (first bytes `#!` or ELF). Cleared at close.
@@ -233,7 +235,11 @@ fn payload_len(len: u64, fd: u32) -> u64 {
     }
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     // SAFETY: map lookups by value.
-    let full = unsafe { FULL_PIDS.get(&tgid).is_some() || FULL_FDS.get(&fd_key(fd)).is_some() };
+    let flags = unsafe { PROC_FLAGS.get(&tgid) }.copied().unwrap_or(0);
+    // An interpreter's I/O, and a terminal session's standard streams, are kept whole.
+    let full = flags & proc_flags::INTERPRETER != 0
+        || (flags & proc_flags::CONTROLLING_TTY != 0 && fd <= 2)
+        || unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some();
     if !full {
         snap
     } else if len < MAX_ITEM as u64 {
@@ -799,8 +805,8 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
 const EXEC_NAME_OFF: usize = SCRATCH_SIZE - 512;
 const EXEC_NAME_LEN: usize = 256;
 
-/// Flags the exec'ing process for full payload if it runs an interpreter, and unflags it
-/// otherwise (a forked bash that execs ls is no longer an interpreter).
+/// Sets the exec'ing process's payload flags: interpreter (by basename) and terminal
+/// session; a forked bash that execs ls is no longer an interpreter.
 #[inline(always)]
 unsafe fn flag_interpreter(filename: u64) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
@@ -838,11 +844,28 @@ unsafe fn flag_interpreter(filename: u64) {
         }
         *k = c;
     }
+    let mut flags = 0u32;
     if INTERPRETERS.get(&key).is_some() {
-        let _ = FULL_PIDS.insert(&tgid, &1, 0);
-    } else {
-        let _ = FULL_PIDS.remove(&tgid);
+        flags |= proc_flags::INTERPRETER;
     }
+    if has_controlling_tty() {
+        flags |= proc_flags::CONTROLLING_TTY;
+    }
+    if flags != 0 {
+        let _ = PROC_FLAGS.insert(&tgid, &flags, 0);
+    } else {
+        let _ = PROC_FLAGS.remove(&tgid);
+    }
+}
+
+/// Whether the current task has a controlling terminal (`signal->tty`): its standard
+/// streams are then most likely that terminal, an interactive session.
+#[inline(always)]
+unsafe fn has_controlling_tty() -> bool {
+    let off = offsets();
+    let task = bpf_get_current_task();
+    let signal: u64 = read_kernel(task, off.task_signal).unwrap_or(0);
+    signal != 0 && read_kernel::<u64>(signal, off.signal_tty).unwrap_or(0) != 0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
@@ -860,8 +883,10 @@ unsafe fn try_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
     let child_tid: u32 = read_kernel(child, off.task_pid)?;
     // A fork of an interpreter is still that interpreter (a subshell) until it execs.
     let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if child_pid != parent_tgid && FULL_PIDS.get(&parent_tgid).is_some() {
-        let _ = FULL_PIDS.insert(&child_pid, &1, 0);
+    if child_pid != parent_tgid {
+        if let Some(flags) = PROC_FLAGS.get(&parent_tgid).copied() {
+            let _ = PROC_FLAGS.insert(&child_pid, &flags, 0);
+        }
     }
     let Some(mut entry) = EVENTS.reserve::<ForkRecord>(0) else {
         count_drop(drop_cause::RING_FULL);
@@ -889,7 +914,7 @@ unsafe fn try_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let task = raw_arg(ctx, 0);
     let group_dead = raw_arg(ctx, 1) as u8 as u32;
     if group_dead != 0 {
-        let _ = FULL_PIDS.remove(&((bpf_get_current_pid_tgid() >> 32) as u32));
+        let _ = PROC_FLAGS.remove(&((bpf_get_current_pid_tgid() >> 32) as u32));
     }
     let exit_code: u32 = read_kernel(task, offsets().task_exit_code).unwrap_or(0);
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {

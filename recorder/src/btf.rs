@@ -253,6 +253,8 @@ pub fn kernel_offsets(btf: &Btf) -> Result<KernelOffsets> {
         cred_euid: btf.member_offset("cred", "euid")?,
         cred_egid: btf.member_offset("cred", "egid")?,
         bprm_filename: btf.member_offset("linux_binprm", "filename")?,
+        task_signal: btf.member_offset("task_struct", "signal")?,
+        signal_tty: btf.member_offset("signal_struct", "tty")?,
         cgroup_kn: btf.member_offset("cgroup", "kn")?,
         cgroup_root: btf.member_offset("cgroup", "root")?,
         kernfs_node_id: btf.member_offset("kernfs_node", "id")?,

@@ -127,6 +127,13 @@ impl Decoder {
         let EventBody::Syscall(s) = &mut event.body else {
             unreachable!("built above")
         };
+        if r.nr == u32::MAX {
+            // A return to user space with no syscall in progress (orig_ax = -1): a new
+            // task's first return from fork/clone. The registers hold no arguments.
+            s.completion = Completion::ExitOnly;
+            s.args = [0; 6];
+            return Some((Some(event), None));
+        }
         if r.flags & syscall_flags::NO_RETURN != 0 {
             s.completion = Completion::EnterOnly;
             s.ret = None;

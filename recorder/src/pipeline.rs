@@ -177,9 +177,10 @@ impl Pipeline {
     /// Loads the programs, then scans /proc: what began before now is in the first
     /// snapshot, what begins after is in the events.
     pub fn start(settings: &ProbeSettings) -> Result<Self> {
-        let probes = Probes::load(settings)?;
+        let mut probes = Probes::load(settings)?;
         let first_pair = clock::pair();
         let snapshot = procscan::snapshot(clock::boot_ns(), cgroup2_root().as_deref());
+        probes.seed_process_flags(&snapshot);
         let (users, groups) = runtime_meta::users_and_groups(Path::new("/"), "");
         Ok(Pipeline {
             probes,

@@ -11,7 +11,7 @@ use aya::{
 };
 use capture_format::Abi;
 use recorder_common::{
-    drop_cause, interpreter_key, InterpreterKey, KernelOffsets, SyscallPolicy, MAX_ITEM,
+    drop_cause, interpreter_key, proc_flags, InterpreterKey, KernelOffsets, SyscallPolicy, MAX_ITEM,
 };
 
 use crate::{btf, policy, preflight};
@@ -52,6 +52,7 @@ pub struct Probes {
     events: RingBuf<MapData>,
     drops: PerCpuArray<MapData, u64>,
     drops_by_pid: BpfHashMap<MapData, u32, u64>,
+    proc_flags: BpfHashMap<MapData, u32, u32>,
     _ebpf: Ebpf,
 }
 
@@ -129,10 +130,15 @@ impl Probes {
             ebpf.take_map("DROPS_BY_PID")
                 .ok_or_else(|| anyhow!("map DROPS_BY_PID missing"))?,
         )?;
+        let proc_flags = BpfHashMap::try_from(
+            ebpf.take_map("PROC_FLAGS")
+                .ok_or_else(|| anyhow!("map PROC_FLAGS missing"))?,
+        )?;
         Ok(Probes {
             events,
             drops,
             drops_by_pid,
+            proc_flags,
             _ebpf: ebpf,
         })
     }
@@ -166,6 +172,30 @@ impl Probes {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Gives processes that began before the recording the payload flags the programs
+    /// would have set at their exec: interpreters, and terminal sessions.
+    pub fn seed_process_flags(&mut self, snapshot: &capture_format::ProcessSnapshot) {
+        for p in &snapshot.processes {
+            let exe_key = p.exe.as_deref().map(interpreter_key);
+            let argv0_key = p.argv.first().map(|a| interpreter_key(a));
+            let interpreter = policy::INTERPRETERS.iter().any(|name| {
+                let key = interpreter_key(name.as_bytes());
+                Some(key) == exe_key || Some(key) == argv0_key
+            });
+            let mut flags = 0;
+            if interpreter {
+                flags |= proc_flags::INTERPRETER;
+            }
+            if crate::procscan::tty_nr(p.pid).is_some_and(|t| t != 0) {
+                flags |= proc_flags::CONTROLLING_TTY;
+            }
+            if flags != 0 {
+                // Best effort: a full map only means less payload for old processes.
+                let _ = self.proc_flags.insert(p.pid, flags, 0);
+            }
+        }
     }
 
     /// Cumulative loss counters per CPU.

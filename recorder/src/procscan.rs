@@ -18,6 +18,14 @@ pub fn exe(pid: u32) -> Option<Vec<u8>> {
     read_link(&format!("/proc/{pid}/exe"))
 }
 
+/// The controlling terminal's device number (`tty_nr` in /proc/PID/stat), 0 if none.
+pub fn tty_nr(pid: u32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(4)?.parse().ok()
+}
+
 pub fn cwd(pid: u32) -> Option<Vec<u8>> {
     read_link(&format!("/proc/{pid}/cwd"))
 }
@@ -231,6 +239,7 @@ mod tests {
         let snap = snapshot(1, None);
         assert!(snap.processes.iter().any(|q| q.pid == me));
         assert!(snap.processes.iter().any(|q| q.pid == 1));
+        assert!(tty_nr(me).is_some());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod paths;
 pub mod podman;
+pub mod pty;
 pub mod recorder;
 mod state;
 

@@ -1,0 +1,293 @@
+//! The CLI's queries as library functions: each runs one pass over the capture and writes
+//! its view (text or one JSON object per line) to a writer. No terminal handling here:
+//! the caller says whether to colour.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+
+use aftertrace_filter::Filter;
+use capture_format::{Abi, BootNs, CaptureReader, Completion, Event, EventBody, SyscallEvent};
+
+use crate::commands::Command;
+use crate::context::CaptureContext;
+use crate::events::EventRow;
+use crate::meta::Lookups;
+use crate::procs::{ProcId, ProcessTree};
+use crate::scan::{self, Plan, TreeNeed};
+use crate::select::{required_pids, TimeRange};
+use crate::style::Style;
+use crate::views::{procs_header, procs_line, procs_order, tree_line, tree_order, ProcRow};
+
+/// What to show and how.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub filter: Option<Filter>,
+    pub range: TimeRange,
+    pub json: bool,
+    pub style: Style,
+}
+
+impl Query {
+    fn matches(&self, e: &Event, ctx: &CaptureContext<'_>) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(e, ctx))
+    }
+
+    fn pids(&self) -> Option<Vec<u32>> {
+        self.filter.as_ref().and_then(|f| required_pids(f.expr()))
+    }
+
+    fn selects(&self) -> bool {
+        self.filter.is_some() || !self.range.is_all()
+    }
+}
+
+/// Writes one JSON object and a newline.
+fn json_line(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
+    // Serializing these plain structs into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, value);
+    buf.push(b'\n');
+}
+
+fn text_line(buf: &mut Vec<u8>, line: &str) {
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+}
+
+/// `events`: every event in the range that the filter selects, in time order.
+pub fn events(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    out: &mut dyn Write,
+    on_error: impl FnMut(capture_format::Error),
+) -> io::Result<()> {
+    let plan = Plan {
+        range: q.range,
+        pids: q.pids(),
+        // Rows name each event's process, so the tree is always needed.
+        tree: TreeNeed::UntilRangeEnd,
+        activity: false,
+        output: true,
+    };
+    let mut tree = ProcessTree::new(&reader.metadata().processes);
+    scan::run(
+        reader,
+        &plan,
+        &mut tree,
+        |events, tree| {
+            let ctx = CaptureContext::new(tree, lookups);
+            let mut buf = Vec::new();
+            for e in events {
+                if !q.matches(e, &ctx) {
+                    continue;
+                }
+                let row = EventRow::new(e, &ctx);
+                if q.json {
+                    json_line(&mut buf, &row);
+                } else {
+                    text_line(&mut buf, &row.text_line(q.style));
+                }
+            }
+            buf
+        },
+        |buf| out.write_all(&buf),
+        on_error,
+    )
+}
+
+/// `commands`: every exec in the range that the filter selects.
+pub fn commands(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    out: &mut dyn Write,
+    on_error: impl FnMut(capture_format::Error),
+) -> io::Result<()> {
+    let needs_tree = q.filter.as_ref().is_some_and(Filter::needs_context);
+    let plan = Plan {
+        range: q.range,
+        pids: q.pids(),
+        tree: if needs_tree {
+            TreeNeed::UntilRangeEnd
+        } else {
+            TreeNeed::No
+        },
+        activity: false,
+        output: true,
+    };
+    if !q.json {
+        writeln!(out, "{}", Command::text_header(q.style))?;
+    }
+    let mut tree = ProcessTree::new(&reader.metadata().processes);
+    scan::run(
+        reader,
+        &plan,
+        &mut tree,
+        |events, tree| {
+            let ctx = CaptureContext::new(tree, lookups);
+            let mut buf = Vec::new();
+            for e in events {
+                let EventBody::Exec(x) = &e.body else {
+                    continue;
+                };
+                if !q.matches(e, &ctx) {
+                    continue;
+                }
+                let c = Command::new(e, x, lookups);
+                if q.json {
+                    json_line(&mut buf, &c);
+                } else {
+                    text_line(&mut buf, &c.text_line(q.style));
+                }
+            }
+            buf
+        },
+        |buf| out.write_all(&buf),
+        on_error,
+    )
+}
+
+/// The whole process tree with each process's activity, and which processes the query
+/// selects: with no filter, those alive at some point of the range; with one, those that
+/// have an event in the range the filter selects, or whose state does (see
+/// [`state_probe`]).
+pub fn selected_processes(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    on_error: impl FnMut(capture_format::Error),
+) -> (ProcessTree, Vec<bool>) {
+    let plan = Plan {
+        range: q.range,
+        pids: q.pids(),
+        tree: TreeNeed::Whole,
+        activity: true,
+        output: q.filter.is_some(),
+    };
+    let mut tree = ProcessTree::new(&reader.metadata().processes);
+    let mut hits: BTreeSet<ProcId> = BTreeSet::new();
+    let _ = scan::run(
+        reader,
+        &plan,
+        &mut tree,
+        |events, tree| {
+            let ctx = CaptureContext::new(tree, lookups);
+            let mut ids: Vec<ProcId> = events
+                .iter()
+                .filter(|e| q.matches(e, &ctx))
+                .filter_map(|e| tree.lookup(e.pid, e.ts))
+                .collect();
+            ids.dedup();
+            ids
+        },
+        |ids| {
+            hits.extend(ids);
+            Ok::<(), std::convert::Infallible>(())
+        },
+        on_error,
+    );
+    let mut selected = vec![false; tree.processes().len()];
+    let ctx = CaptureContext::new(&tree, lookups);
+    for (id, p) in tree.processes().iter().enumerate() {
+        if !p.alive_during(q.range.since, q.range.until) {
+            continue;
+        }
+        selected[id] = match &q.filter {
+            None => true,
+            Some(f) => {
+                hits.contains(&id)
+                    || (0..p.phases.len()).any(|i| {
+                        p.probe_time(i, q.range.since, q.range.until)
+                            .is_some_and(|t| f.matches(&state_probe(p.pid, t), &ctx))
+                    })
+            }
+        };
+    }
+    // A hit outside the "alive" rule (e.g. a record after a missed exit) still counts.
+    for id in hits {
+        if let Some(s) = selected.get_mut(id) {
+            *s = true;
+        }
+    }
+    (tree, selected)
+}
+
+/// The record a process's state is tested as, for `procs` and `tree` filters: a record of
+/// process `pid` at `ts` that is no syscall of any name (so `evt.type`, `evt.res` and the
+/// `fd.*` fields are missing), whose `proc.*`, `user.*` and `container.*` fields come from
+/// the reconstruction. So `proc.name = sshd` selects an sshd that made no syscall in the
+/// window, and `evt.type = exec` only processes that really exec'd.
+pub fn state_probe(pid: u32, ts: BootNs) -> Event {
+    Event {
+        ts,
+        cpu: u32::MAX,
+        pid,
+        tid: pid,
+        body: EventBody::Syscall(SyscallEvent {
+            nr: u32::MAX,
+            abi: Abi::X86_64,
+            completion: Completion::EnterOnly,
+            args: [0; 6],
+            ret: None,
+            duration_ns: None,
+            cgroup_id: 0,
+            params: Vec::new(),
+        }),
+    }
+}
+
+/// `procs`: the selected processes in start order.
+pub fn procs(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    out: &mut dyn Write,
+    on_error: impl FnMut(capture_format::Error),
+) -> io::Result<()> {
+    let (tree, selected) = selected_processes(reader, lookups, q, on_error);
+    if !q.json {
+        writeln!(out, "{}", procs_header(q.style))?;
+    }
+    for id in procs_order(&tree, &selected) {
+        let p = &tree.processes()[id];
+        if q.json {
+            let mut buf = Vec::new();
+            json_line(&mut buf, &ProcRow::new(&tree, p, lookups));
+            out.write_all(&buf)?;
+        } else {
+            writeln!(out, "{}", procs_line(p, lookups, q.style))?;
+        }
+    }
+    Ok(())
+}
+
+/// `tree`: the selected processes and their ancestors, depth first.
+pub fn tree(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    out: &mut dyn Write,
+    on_error: impl FnMut(capture_format::Error),
+) -> io::Result<()> {
+    let (tree, selected) = selected_processes(reader, lookups, q, on_error);
+    let shown = tree.with_ancestors((0..selected.len()).filter(|&i| selected[i]));
+    let marks = q.selects();
+    for node in tree_order(&tree, &shown) {
+        let matched = !marks || selected[node.id];
+        if q.json {
+            let mut row = ProcRow::new(&tree, &tree.processes()[node.id], lookups);
+            row.depth = Some(node.depth);
+            row.matched = Some(selected[node.id]);
+            let mut buf = Vec::new();
+            json_line(&mut buf, &row);
+            out.write_all(&buf)?;
+        } else {
+            writeln!(
+                out,
+                "{}",
+                tree_line(&tree, &node, matched, lookups, q.style)
+            )?;
+        }
+    }
+    Ok(())
+}
