@@ -3,8 +3,10 @@
 
 pub mod btf;
 pub mod clock;
+pub mod config;
 pub mod containers;
 pub mod convert;
+pub mod daemon;
 pub mod host;
 pub mod pipeline;
 pub mod policy;

@@ -9,6 +9,8 @@ use std::{
 };
 
 use aftertrace_recorder::{
+    config::{self, DaemonConfig},
+    daemon,
     preflight::Unavailable,
     probes::ProbeSettings,
     record::{record, OutputError, RecordOptions},
@@ -52,7 +54,7 @@ enum Cmd {
         #[arg(short, long, value_name = "FILE|DIR")]
         output: PathBuf,
         /// Continuous mode: start a new file when the current one reaches SIZE (e.g. 100M).
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        #[arg(long, value_name = "SIZE", value_parser = config::parse_size)]
         rotate_size: Option<u64>,
         /// Continuous mode: start a new file when the current one is DUR old (e.g. 5m).
         #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
@@ -77,25 +79,57 @@ enum Cmd {
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<OsString>,
     },
-}
-
-/// `123`, `64K`, `100M`, `2G` (powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 100M"))?;
-    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift)
-        .filter(|&b| b > 0)
-        .ok_or_else(|| format!("{s:?} is out of range"))
+    /// The daemon: record continuously into a rolling buffer and seal a capture around
+    /// every alert (HTTP webhooks from Falco, Falcosidekick and Alertmanager, `trigger`,
+    /// SIGUSR1). Flags override the TOML config file; defaults work out of the box.
+    Run {
+        /// TOML settings (every key is documented in the README).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where sealed captures go [default: /var/lib/aftertrace/captures].
+        #[arg(long, value_name = "DIR")]
+        captures_dir: Option<PathBuf>,
+        /// HTTP listener for alerts and /metrics [default: 127.0.0.1:9476].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Record kept before an alert [default: 30s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        before: Option<Duration>,
+        /// Record kept after an alert [default: 10s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        after: Option<Duration>,
+        /// Control socket [default: /run/aftertrace/recorder.sock].
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+    },
+    /// Ask the running daemon to seal a capture now.
+    Trigger {
+        /// Why: stored in the capture and used in its file name.
+        #[arg(long)]
+        reason: String,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        before: Option<Duration>,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        after: Option<Duration>,
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/run/aftertrace/recorder.sock"
+        )]
+        control_socket: PathBuf,
+    },
+    /// The running daemon's state: buffer fill and span, losses, captures, last alert.
+    Status {
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/run/aftertrace/recorder.sock"
+        )]
+        control_socket: PathBuf,
+        /// Print the JSON as received.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -119,6 +153,108 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Cmd::Run {
+            config,
+            captures_dir,
+            listen,
+            before,
+            after,
+            control_socket,
+        } => {
+            let mut cfg = match DaemonConfig::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("aftertrace-recorder: {e:#}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            };
+            cfg.captures_dir = captures_dir.unwrap_or(cfg.captures_dir);
+            cfg.listen = listen.unwrap_or(cfg.listen);
+            cfg.before = before.unwrap_or(cfg.before);
+            cfg.after = after.unwrap_or(cfg.after);
+            cfg.control_socket = control_socket.unwrap_or(cfg.control_socket);
+            let stop = Arc::new(AtomicBool::new(false));
+            let trigger = Arc::new(AtomicBool::new(false));
+            for (sig, flag) in [
+                (signal_hook::consts::SIGINT, &stop),
+                (signal_hook::consts::SIGTERM, &stop),
+                (signal_hook::consts::SIGUSR1, &trigger),
+            ] {
+                if let Err(e) = signal_hook::flag::register(sig, Arc::clone(flag)) {
+                    eprintln!("aftertrace-recorder: cannot handle signal {sig}: {e}");
+                    return ExitCode::from(exit::FAILURE);
+                }
+            }
+            match daemon::run(cfg, stop, trigger, || {
+                eprintln!("aftertrace-recorder: recording")
+            }) {
+                Ok(()) => ExitCode::from(exit::SUCCESS),
+                Err(err) => {
+                    eprintln!("aftertrace-recorder: {err:#}");
+                    ExitCode::from(classify(&err))
+                }
+            }
+        }
+        Cmd::Trigger {
+            reason,
+            before,
+            after,
+            control_socket,
+        } => {
+            let req = serde_json::json!({
+                "cmd": "trigger",
+                "reason": reason,
+                "before_s": before.map(|d| d.as_secs_f64()),
+                "after_s": after.map(|d| d.as_secs_f64()),
+            });
+            match daemon::control::call(&control_socket, &req) {
+                Ok(_) => {
+                    eprintln!("aftertrace-recorder: trigger accepted");
+                    ExitCode::from(exit::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("aftertrace-recorder: {e:#}");
+                    ExitCode::from(exit::UNAVAILABLE)
+                }
+            }
+        }
+        Cmd::Status {
+            control_socket,
+            json,
+        } => match daemon::control::call(&control_socket, &serde_json::json!({"cmd": "status"})) {
+            Ok(answer) => {
+                let s = &answer["status"];
+                if json {
+                    println!("{s}");
+                } else {
+                    println!(
+                        "buffer:   {:.1} MiB of {:.1} MiB, {} chunks, {:.1} s",
+                        s["buffer_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                        s["buffer_bytes_max"].as_f64().unwrap_or(0.0) / 1048576.0,
+                        s["buffer_chunks"],
+                        s["buffer_span_s"].as_f64().unwrap_or(0.0)
+                    );
+                    println!("events:   {}", s["events"]);
+                    println!("dropped:  {}", s["dropped"]);
+                    println!(
+                        "alerts:   {} ({} rate limited), last: {}",
+                        s["alerts"], s["alerts_rate_limited"], s["last_alert"]
+                    );
+                    println!(
+                        "captures: {} sealed, {} failed, {} evicted, last: {}",
+                        s["captures"],
+                        s["captures_failed"],
+                        s["captures_evicted"],
+                        s["last_capture"]
+                    );
+                }
+                ExitCode::from(exit::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("aftertrace-recorder: {e:#}");
+                ExitCode::from(exit::UNAVAILABLE)
+            }
+        },
         Cmd::Record {
             output,
             rotate_size,
@@ -236,16 +372,5 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(parse_size("123"), Ok(123));
-        assert_eq!(parse_size("64K"), Ok(64 << 10));
-        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("12Q").is_err());
-        assert!(parse_size("M").is_err());
     }
 }

@@ -304,6 +304,20 @@ impl Pipeline {
         self.ledger.take(from, &by_pid)
     }
 
+    /// Clock pairs taken since the last `take_clocks`.
+    pub fn clocks(&self) -> &[ClockPair] {
+        &self.clocks
+    }
+
+    /// Kernel loss counters so far, by cause name.
+    pub fn drop_counts_named(&self) -> BTreeMap<String, u64> {
+        CAUSES
+            .iter()
+            .zip(self.ledger.totals())
+            .map(|(name, n)| ((*name).to_owned(), n))
+            .collect()
+    }
+
     pub fn totals(&self) -> &Totals {
         &self.totals
     }

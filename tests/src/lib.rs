@@ -10,6 +10,7 @@
 //!   binaries (`aftertrace-recorder`, `aftertrace-inspector`) are;
 //! - [`require_root`]: fail loudly, never skip, when not run as root.
 
+pub mod daemon;
 mod paths;
 pub mod podman;
 pub mod pty;

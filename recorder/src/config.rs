@@ -1,0 +1,155 @@
+//! The daemon's settings: built-in defaults that work out of the box, overridden by a TOML
+//! file (`--config`), overridden by flags. Every key is documented in the README.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+/// Settings of `aftertrace-recorder run`. Durations are humantime strings in the file
+/// ("30s", "2m"), sizes plain byte counts or with K/M/G suffixes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Where sealed captures go.
+    pub captures_dir: PathBuf,
+    /// HTTP listener for alerts and metrics; loopback by default.
+    pub listen: SocketAddr,
+    /// Required as `Authorization: Bearer TOKEN` when set.
+    pub token: Option<String>,
+    /// Local control socket for `trigger` and `status` (mode 0600).
+    pub control_socket: PathBuf,
+    /// Seconds of record kept before an alert.
+    #[serde(with = "humantime_serde_compat")]
+    pub before: Duration,
+    /// Seconds of record kept after an alert.
+    #[serde(with = "humantime_serde_compat")]
+    pub after: Duration,
+    /// How far back the rolling buffer reaches.
+    #[serde(with = "humantime_serde_compat")]
+    pub buffer_span: Duration,
+    /// Cap on the rolling buffer's compressed chunks, in bytes.
+    #[serde(deserialize_with = "size")]
+    pub buffer_bytes: u64,
+    /// Longest window one capture covers, however many alerts extend it.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_window: Duration,
+    /// New captures per minute at most; alerts beyond go into the next capture as counts.
+    pub max_captures_per_minute: u32,
+    /// Alerts stored verbatim per capture; beyond, they are counted.
+    pub max_alerts_per_capture: usize,
+    /// Retention of the captures directory, oldest first.
+    #[serde(deserialize_with = "size")]
+    pub max_captures_bytes: u64,
+    pub max_captures: usize,
+    /// Bytes of I/O data kept per buffer.
+    pub snaplen: u32,
+    /// Largest HTTP request body accepted.
+    #[serde(deserialize_with = "size")]
+    pub max_request_bytes: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            captures_dir: PathBuf::from("/var/lib/aftertrace/captures"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9476)),
+            token: None,
+            control_socket: PathBuf::from("/run/aftertrace/recorder.sock"),
+            before: Duration::from_secs(30),
+            after: Duration::from_secs(10),
+            buffer_span: Duration::from_secs(120),
+            buffer_bytes: 512 << 20,
+            max_window: Duration::from_secs(600),
+            max_captures_per_minute: 6,
+            max_alerts_per_capture: 100,
+            max_captures_bytes: 10 << 30,
+            max_captures: 200,
+            snaplen: 256,
+            max_request_bytes: 1 << 20,
+        }
+    }
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A byte count: a number, or a string like "512M".
+fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(b) => Ok(b),
+        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `123`, `64K`, `100M`, `2G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 100M"))?;
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
+impl DaemonConfig {
+    /// The defaults, overridden by the TOML file at `path`.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(DaemonConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let c: DaemonConfig = toml::from_str(
+            "before = \"5s\"\nbuffer_bytes = \"64M\"\nlisten = \"127.0.0.1:9999\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.before, Duration::from_secs(5));
+        assert_eq!(c.buffer_bytes, 64 << 20);
+        assert_eq!(c.after, Duration::from_secs(10), "default kept");
+        assert_eq!(c.listen.port(), 9999);
+        let err = toml::from_str::<DaemonConfig>("befor = \"5s\"\n").unwrap_err();
+        assert!(err.to_string().contains("befor"), "{err}");
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1X").is_err());
+    }
+}
