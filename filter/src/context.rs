@@ -37,6 +37,12 @@ pub trait Context {
         None
     }
 
+    /// Whether the executable process `pid` runs at `at` was written during the recording
+    /// (`proc.exe_written`); `None` where the context does not track writes.
+    fn exe_written(&self, _pid: u32, _at: BootNs) -> Option<bool> {
+        None
+    }
+
     /// Maps boot time to wall-clock nanoseconds since the Unix epoch, for `evt.time`
     /// compared with an RFC 3339 literal.
     fn realtime_ns(&self, _boot_ns: BootNs) -> Option<i64> {

@@ -436,6 +436,27 @@ fn extract<'a>(
             ParamValue::Buffer(b) => Some(b.data.as_slice()),
             _ => None,
         })?),
+        Field::EvtArg => {
+            let s = syscall(ev)?;
+            let raw = *s.args.get(index? as usize)?;
+            Val::Num(match s.abi {
+                capture_format::Abi::I386 => i64::from(raw as u32 as i32),
+                capture_format::Abi::X86_64 => raw as i64,
+            })
+        }
+        Field::EvtIsOpenWrite => {
+            let s = syscall(ev)?;
+            // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+            const WRITING: u64 = 0o1 | 0o2 | 0o100 | 0o1000;
+            let flags = match capture_format::syscall_name(s.abi, s.nr)? {
+                "open" => s.args[1],
+                "openat" => s.args[2],
+                "creat" => return Some(Val::Bool(true)),
+                _ => return None,
+            };
+            Val::Bool(flags & WRITING != 0)
+        }
+        Field::ProcExeWritten => Val::Bool(ctx.exe_written(ev.pid, ev.ts)?),
         Field::ProcPid => Val::Num(ev.pid.into()),
         Field::ProcTid => Val::Num(ev.tid.into()),
         Field::ProcPpid => Val::Num(ppid(ev, ctx)?.into()),

@@ -71,6 +71,8 @@ fields! {
     EvtFailed => "evt.failed", Bool, "The syscall returned a negative value. Missing where evt.res is.";
     EvtLatency => "evt.latency", Num, "Syscall duration in nanoseconds (enter to exit). Missing unless both halves were seen.";
     EvtBuffer => "evt.buffer", Str, "The captured bytes of the syscall's first data buffer (read/write/send/recv...), possibly cut at the snaplen.";
+    EvtArg => "evt.arg", Num, "Raw syscall argument N, written evt.arg[N] (0-5): the register's value (32 bits for i386 syscalls). Missing for non-syscall records.";
+    EvtIsOpenWrite => "evt.is_open_write", Bool, "An open, openat or creat that opens for writing (O_WRONLY, O_RDWR, O_CREAT or O_TRUNC). Missing for other events.";
     ProcPid => "proc.pid", Num, "Process id (thread-group id) of the process generating the event.";
     ProcTid => "proc.tid", Num, "Thread id generating the event. Alias: thread.tid.";
     ProcPpid => "proc.ppid", Num, "Parent process id.";
@@ -82,6 +84,7 @@ fields! {
     ProcPname => "proc.pname", Str, "proc.name of the parent process.";
     ProcAname => "proc.aname", Str, "Names of the ancestors (parent, grandparent...): proc.aname = bash holds if ANY ancestor is named bash. proc.aname[N] is one ancestor: [0] the process itself, [1] the parent, [2] the grandparent...";
     ProcApid => "proc.apid", Num, "Pids of the ancestors, with the same any-ancestor and [N] rules as proc.aname.";
+    ProcExeWritten => "proc.exe_written", Bool, "The process's executable was written during the recording (a dropped binary or script run). From the recorder's state; missing where the context does not track it.";
     UserUid => "user.uid", Num, "Effective user id of the process.";
     UserName => "user.name", Str, "Name of the effective user, from the host's or the container's user table.";
     FdNum => "fd.num", Num, "The file descriptor the syscall works on (the returned one for open/socket/accept/dup).";
@@ -134,7 +137,7 @@ impl Field {
 
     /// Whether the field accepts an `[N]` index.
     pub fn takes_index(self) -> bool {
-        matches!(self, Field::ProcAname | Field::ProcApid)
+        matches!(self, Field::ProcAname | Field::ProcApid | Field::EvtArg)
     }
 
     /// Whether the field can have several values for one event (any-value semantics).
@@ -158,6 +161,8 @@ impl Field {
                 | Field::EvtFailed
                 | Field::EvtLatency
                 | Field::EvtBuffer
+                | Field::EvtArg
+                | Field::EvtIsOpenWrite
                 | Field::ProcPid
                 | Field::ProcTid
         )

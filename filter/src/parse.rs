@@ -284,6 +284,12 @@ impl<'s> Parser<'s> {
         };
         self.pos += name.len();
         let index = self.parse_index(field)?;
+        if field == Field::EvtArg && index.is_none() {
+            return Err(self.err(
+                self.pos,
+                "evt.arg needs an index: evt.arg[N], N from 0 to 5",
+            ));
+        }
 
         self.skip_ws();
         let op_start = self.pos;
@@ -318,7 +324,7 @@ impl<'s> Parser<'s> {
             return Err(self.err(
                 open,
                 format!(
-                    "{} takes no [index] (only proc.aname and proc.apid do)",
+                    "{} takes no [index] (only proc.aname, proc.apid and evt.arg do)",
                     field.name()
                 ),
             ));
@@ -329,16 +335,17 @@ impl<'s> Parser<'s> {
             self.bump();
         }
         let digits = self.src.get(digits_start..self.pos).unwrap_or("");
+        // Syscalls have six argument registers; ancestors go back MAX_ANCESTORS.
+        let max = if field == Field::EvtArg {
+            5
+        } else {
+            MAX_ANCESTORS
+        };
         let index = digits
             .parse::<u32>()
             .ok()
-            .filter(|n| *n <= MAX_ANCESTORS)
-            .ok_or_else(|| {
-                self.err(
-                    digits_start,
-                    format!("expected an index from 0 to {MAX_ANCESTORS}"),
-                )
-            })?;
+            .filter(|n| *n <= max)
+            .ok_or_else(|| self.err(digits_start, format!("expected an index from 0 to {max}")))?;
         if self.peek() != Some(']') {
             return Err(self.err(self.pos, "expected `]`"));
         }

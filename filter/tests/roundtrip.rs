@@ -149,7 +149,10 @@ fn predicate(field: Field) -> BoxedStrategy<Predicate> {
 
 fn comparison() -> impl Strategy<Value = Expr> {
     proptest::sample::select(Field::ALL).prop_flat_map(|field| {
-        let index = if field.takes_index() {
+        // evt.arg always has an index, of one of the six argument registers.
+        let index = if field == Field::EvtArg {
+            (0u32..=5).prop_map(Some).boxed()
+        } else if field.takes_index() {
             proptest::option::of(0u32..=64).boxed()
         } else {
             Just(None).boxed()
@@ -303,7 +306,12 @@ fn ne_is_exists_and_not_eq_on_every_field() {
         FieldType::Ip => "127.0.0.1".to_string(),
     };
     for &field in Field::ALL {
-        let name = field.name();
+        // evt.arg is only ever written with its index.
+        let name = if field == Field::EvtArg {
+            "evt.arg[1]"
+        } else {
+            field.name()
+        };
         let lit = literal(field);
         let ne = Filter::parse(&format!("{name} != {lit}")).expect("parses");
         let spelled =

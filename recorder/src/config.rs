@@ -44,6 +44,8 @@ pub struct DaemonConfig {
     pub max_captures: usize,
     /// Bytes of I/O data kept per buffer.
     pub snaplen: u32,
+    /// Rules file (YAML); unset for the built-in rules, "none" for no rules.
+    pub rules: Option<PathBuf>,
     /// Largest HTTP request body accepted.
     #[serde(deserialize_with = "size")]
     pub max_request_bytes: u64,
@@ -66,6 +68,7 @@ impl Default for DaemonConfig {
             max_captures_bytes: 10 << 30,
             max_captures: 200,
             snaplen: 256,
+            rules: None,
             max_request_bytes: 1 << 20,
         }
     }

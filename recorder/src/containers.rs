@@ -139,6 +139,15 @@ impl CgroupResolver {
         self.paths.get(&id).map(String::as_str)
     }
 
+    /// What is known of cgroup `id` without touching the file system: a container, the
+    /// host, or nothing yet (for the rules' context, which must not block).
+    pub fn known(&self, id: u64) -> Option<Option<&ContainerInfo>> {
+        match self.verdicts.get(&id)? {
+            Some(cid) => Some(self.containers.get(cid)),
+            None => Some(None),
+        }
+    }
+
     /// Records a cgroup's path as the kernel announced it at creation.
     pub fn learn(&mut self, id: u64, path: &str) {
         self.paths.insert(id, path.to_owned());

@@ -15,5 +15,6 @@ pub mod probes;
 pub mod procscan;
 pub mod proctable;
 pub mod record;
+pub mod rules;
 pub mod runtime_meta;
 pub mod segments;

@@ -101,6 +101,10 @@ enum Cmd {
         /// Control socket [default: /run/aftertrace/recorder.sock].
         #[arg(long, value_name = "PATH")]
         control_socket: Option<PathBuf>,
+        /// Rules file (YAML, conditions in the filter language), or `none`
+        /// [default: the built-in rules].
+        #[arg(long, value_name = "FILE|none")]
+        rules: Option<PathBuf>,
     },
     /// Ask the running daemon to seal a capture now.
     Trigger {
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
             before,
             after,
             control_socket,
+            rules,
         } => {
             let mut cfg = match DaemonConfig::load(config.as_deref()) {
                 Ok(c) => c,
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
             cfg.before = before.unwrap_or(cfg.before);
             cfg.after = after.unwrap_or(cfg.after);
             cfg.control_socket = control_socket.unwrap_or(cfg.control_socket);
+            cfg.rules = rules.or(cfg.rules);
             let stop = Arc::new(AtomicBool::new(false));
             let trigger = Arc::new(AtomicBool::new(false));
             for (sig, flag) in [

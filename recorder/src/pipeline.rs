@@ -22,6 +22,7 @@ use crate::{
     probes::{DropCounts, DropCountsByCpu, ProbeSettings, Probes},
     procscan,
     proctable::ProcTable,
+    rules::{LiveContext, RuleMatch, RuleSet, WrittenFiles},
     runtime_meta,
 };
 
@@ -171,6 +172,9 @@ pub struct Pipeline {
     clocks: Vec<ClockPair>,
     last_pair: Instant,
     totals: Totals,
+    rules: Option<RuleSet>,
+    written: WrittenFiles,
+    matches: Vec<RuleMatch>,
 }
 
 impl Pipeline {
@@ -199,6 +203,9 @@ impl Pipeline {
             clocks: vec![first_pair],
             last_pair: Instant::now(),
             totals: Totals::default(),
+            rules: None,
+            written: WrittenFiles::default(),
+            matches: Vec::new(),
         })
     }
 
@@ -262,9 +269,35 @@ impl Pipeline {
         }
         for e in self.reorder.release(false) {
             self.totals.events += 1;
+            self.check_rules(&e);
             sink(&e)?;
         }
         Ok(())
+    }
+
+    /// Evaluates the rules (if any) on a released event, with the live tables as context.
+    fn check_rules(&mut self, e: &Event) {
+        let Some(rules) = self.rules.as_mut() else {
+            return;
+        };
+        self.written.observe(e, &self.procs);
+        let ctx = LiveContext {
+            procs: &self.procs,
+            cgroups: &self.cgroups,
+            users: &self.users,
+            written: &self.written,
+        };
+        rules.check(e, &ctx, &mut self.matches);
+    }
+
+    /// Evaluates `rules` on every event from now on.
+    pub fn set_rules(&mut self, rules: Option<RuleSet>) {
+        self.rules = rules;
+    }
+
+    /// Rule matches since the last call.
+    pub fn take_rule_matches(&mut self) -> Vec<RuleMatch> {
+        std::mem::take(&mut self.matches)
     }
 
     /// Detaches the programs and hands `sink` every event still held back.
@@ -275,6 +308,7 @@ impl Pipeline {
         }
         for e in self.reorder.release(true) {
             self.totals.events += 1;
+            self.check_rules(&e);
             sink(&e)?;
         }
         self.clocks.push(clock::pair());

@@ -144,6 +144,13 @@ impl ProcTable {
         }
     }
 
+    /// A live process, or the most recent tombstone of that pid.
+    pub fn get(&self, pid: u32) -> Option<&ProcessInfo> {
+        self.live
+            .get(&pid)
+            .or_else(|| self.tombstones.iter().rev().find(|p| p.pid == pid))
+    }
+
     /// Live processes and recent tombstones as of `ts`.
     pub fn snapshot(&self, ts: u64) -> ProcessSnapshot {
         let mut processes: Vec<ProcessInfo> = self

@@ -61,8 +61,12 @@ fn falco_and_alertmanager_alerts_seal_the_window_around_them() {
     require_root();
     let _one = one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
-    let daemon =
-        Daemon::start(dir.path(), &["--before", "2s", "--after", "1s"], &[]).expect("daemon");
+    let daemon = Daemon::start(
+        dir.path(),
+        &["--before", "2s", "--after", "1s", "--rules", "none"],
+        &[],
+    )
+    .expect("daemon");
     // Let the buffer reach back further than the before window.
     std::thread::sleep(Duration::from_secs(3));
 
@@ -130,7 +134,8 @@ fn an_alert_storm_stays_within_bounds() {
     )
     .expect("config");
     let cfg = config.to_str().expect("path");
-    let daemon = Daemon::start(dir.path(), &["--config", cfg], &[]).expect("daemon");
+    let daemon =
+        Daemon::start(dir.path(), &["--config", cfg, "--rules", "none"], &[]).expect("daemon");
     std::thread::sleep(Duration::from_secs(2));
 
     // 1,000 alerts/s for 10 s from 4 senders.
@@ -216,7 +221,7 @@ fn kill_9_while_sealing_loses_no_complete_chunk() {
     for round in 0..20 {
         let daemon = Daemon::start(
             dir.path(),
-            &["--before", "2s", "--after", "100ms"],
+            &["--before", "2s", "--after", "100ms", "--rules", "none"],
             &[("AFTERTRACE_TEST_SLOW_SEAL_MS", "40")],
         )
         .expect("daemon");
@@ -286,8 +291,12 @@ fn a_full_disk_is_survived_and_the_next_capture_succeeds() {
     let filler = captures.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
 
-    let daemon =
-        Daemon::start(dir.path(), &["--before", "2s", "--after", "500ms"], &[]).expect("daemon");
+    let daemon = Daemon::start(
+        dir.path(),
+        &["--before", "2s", "--after", "500ms", "--rules", "none"],
+        &[],
+    )
+    .expect("daemon");
     std::thread::sleep(Duration::from_secs(3));
     daemon
         .cli(&["trigger", "--reason", "disk full"])
@@ -310,5 +319,64 @@ fn a_full_disk_is_survived_and_the_next_capture_succeeds() {
         .alerts
         .iter()
         .any(|a| a.summary == "disk full"));
+    daemon.stop().expect("clean stop");
+}
+
+#[test]
+fn built_in_rules_seal_captures_on_their_own() {
+    require_root();
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon =
+        Daemon::start(dir.path(), &["--before", "1s", "--after", "1s"], &[]).expect("daemon");
+    std::thread::sleep(Duration::from_secs(2));
+    // Read the password hashes, then drop a program and run it.
+    let dropped = dir.path().join("dropped");
+    let script = format!(
+        "cat /etc/shadow > /dev/null; cp /bin/true {0}; {0}",
+        dropped.display()
+    );
+    let status = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .status()
+        .expect("workload");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let wanted = [
+        "rule:Read of /etc/shadow",
+        "rule:File written during this run, then executed",
+    ];
+    loop {
+        let sources: Vec<String> = daemon
+            .captures()
+            .iter()
+            .filter_map(|c| CaptureReader::open(c).ok())
+            .flat_map(|r| {
+                r.metadata()
+                    .alerts
+                    .iter()
+                    .map(|a| a.source.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if wanted.iter().all(|w| sources.iter().any(|s| s == w)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rules did not fire: got {sources:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The rule's alert carries the event that matched, verbatim JSON.
+    let reader = CaptureReader::open(&daemon.captures()[0]).expect("opens");
+    let alert = reader
+        .metadata()
+        .alerts
+        .iter()
+        .find(|a| a.source == wanted[0])
+        .expect("shadow alert");
+    let payload: serde_json::Value = serde_json::from_slice(&alert.payload).expect("JSON payload");
+    assert_eq!(payload["rule"], "Read of /etc/shadow");
     daemon.stop().expect("clean stop");
 }

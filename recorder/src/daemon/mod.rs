@@ -160,6 +160,14 @@ pub fn run(
         ("buffer_span".to_owned(), format!("{:?}", cfg.buffer_span)),
         ("buffer_bytes".to_owned(), cfg.buffer_bytes.to_string()),
     ]);
+    let rules = crate::rules::RuleSet::load(cfg.rules.as_deref())?;
+    let rule_names: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.rules().iter().map(|r| r.name.clone()))
+        .collect();
+    pipeline.set_rules(rules);
+    let mut settings = settings;
+    settings.insert("rules".to_owned(), rule_names.join("; "));
     let host = host::host_info(settings);
     let mut buffer = RollingBuffer::new(
         cfg.buffer_span,
@@ -265,6 +273,21 @@ pub fn run(
         }) = rx.try_recv()
         {
             take(source, summary, payload, payload_time, before, after);
+        }
+        for m in pipeline.take_rule_matches() {
+            let payload = serde_json::json!({
+                "rule": m.rule,
+                "priority": m.priority,
+                "event": m.event,
+            });
+            take(
+                format!("rule:{}", m.rule),
+                format!("{} ({})", m.rule, m.priority),
+                payload.to_string().into_bytes(),
+                None,
+                None,
+                None,
+            );
         }
         if signal_trigger.swap(false, Ordering::Relaxed) {
             take(
