@@ -93,6 +93,20 @@ pub mod policy_flags {
     pub const NO_RETURN: u32 = 1 << 1;
     /// The syscall closes the fd in argument 0 (it stops being a full-payload fd).
     pub const CLOSES_FD: u32 = 1 << 2;
+    /// An open whose flags are in argument 1 (`open`): a successful open for writing of a
+    /// persistence path keeps the file's writes whole.
+    pub const OPEN_FLAGS_ARG1: u32 = 1 << 3;
+    /// The same, flags in argument 2 (`openat`).
+    pub const OPEN_FLAGS_ARG2: u32 = 1 << 4;
+    /// The same, always for writing (`creat`).
+    pub const OPEN_FOR_WRITE: u32 = 1 << 5;
+    /// Duplicates the fd in argument 0 to the fd it returns (`dup`, and `fcntl` with
+    /// F_DUPFD/F_DUPFD_CLOEXEC): a full-payload fd stays one through its copies.
+    pub const DUP_TO_RET: u32 = 1 << 6;
+    /// Duplicates the fd in argument 0 onto the fd in argument 1 (`dup2`, `dup3`).
+    pub const DUP_TO_ARG1: u32 = 1 << 7;
+    /// `fcntl`: a duplication only for F_DUPFD (0) and F_DUPFD_CLOEXEC (1030).
+    pub const FCNTL: u32 = 1 << 8;
 }
 
 /// Bits of the per-process payload flags map (`PROC_FLAGS`).

@@ -351,6 +351,9 @@ unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     if pol.flags & policy_flags::CLOSES_FD != 0 && ret == 0 {
         let _ = FULL_FDS.remove(&fd_key(args[0] as u32));
     }
+    if pol.flags & (policy_flags::DUP_TO_RET | policy_flags::DUP_TO_ARG1) != 0 && ret >= 0 {
+        follow_dup(pol.flags, &args, ret);
+    }
     if pol.flags & policy_flags::AT_ENTER != 0 {
         return emit_syscall(
             nr,
@@ -417,6 +420,19 @@ unsafe fn emit_syscall(
         off = launder(buf, (next + 7) & !7, OFF_LIMIT - 1);
         nparams += n;
     }
+    if nparams > 0 && ret >= 0 && opens_for_write(pol.flags, args) {
+        // The first item is the path, at a fixed place right after the record.
+        let item = buf.add(size_of::<SyscallRecord>()) as *const ParamHeader;
+        let len = ((*item).len as usize) & (MAX_STR - 1);
+        if (*item).kind == param_kind::PATH
+            && is_persistence_path(
+                buf.add(size_of::<SyscallRecord>() + size_of::<ParamHeader>()),
+                len,
+            )
+        {
+            let _ = FULL_FDS.insert(&fd_key(ret as u32), &1, 0);
+        }
+    }
     // SAFETY: the scratch is a map value, 8-byte aligned.
     #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
     let rec = buf as *mut SyscallRecord;
@@ -430,6 +446,94 @@ unsafe fn emit_syscall(
         count_lost_record(drop_cause::RING_FULL);
     }
     Ok(())
+}
+
+/// A duplicated fd is what its original was: full payload or not (dd writes the file it
+/// opened through the stdout it dup2'd it onto).
+#[inline(always)]
+fn follow_dup(policy: u32, args: &[u64; 8], ret: i64) {
+    const F_DUPFD: u64 = 0;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    if policy & policy_flags::FCNTL != 0 && args[1] != F_DUPFD && args[1] != F_DUPFD_CLOEXEC {
+        return;
+    }
+    let new = if policy & policy_flags::DUP_TO_ARG1 != 0 {
+        args[1] as u32
+    } else {
+        ret as u32
+    };
+    // SAFETY: map operations by value.
+    unsafe {
+        if FULL_FDS.get(&fd_key(args[0] as u32)).is_some() {
+            let _ = FULL_FDS.insert(&fd_key(new), &1, 0);
+        } else {
+            let _ = FULL_FDS.remove(&fd_key(new));
+        }
+    }
+}
+
+/// Whether an open-family syscall asked for write access (O_WRONLY, O_RDWR, O_CREAT or
+/// O_TRUNC).
+#[inline(always)]
+fn opens_for_write(policy: u32, args: &[u64; 8]) -> bool {
+    const WRITING: u64 = 0o1 | 0o2 | 0o100 | 0o1000;
+    if policy & policy_flags::OPEN_FOR_WRITE != 0 {
+        return true;
+    }
+    let flags = if policy & policy_flags::OPEN_FLAGS_ARG1 != 0 {
+        args[1]
+    } else if policy & policy_flags::OPEN_FLAGS_ARG2 != 0 {
+        args[2]
+    } else {
+        return false;
+    };
+    flags & WRITING != 0
+}
+
+/// Where attackers make themselves persist: files written there are kept whole.
+const PERSISTENCE_PREFIXES: &[&[u8]] = &[
+    b"/etc/cron",
+    b"/var/spool/cron/",
+    b"/etc/systemd/system/",
+    b"/usr/lib/systemd/system/",
+    b"/lib/systemd/system/",
+    b"/etc/init.d/",
+    b"/etc/rc.local",
+    b"/etc/ld.so.preload",
+    b"/etc/profile",
+    b"/etc/bash.bashrc",
+    b"/etc/sudoers",
+];
+const PERSISTENCE_SUFFIXES: &[&[u8]] = &[
+    b"/.bashrc",
+    b"/.profile",
+    b"/.bash_profile",
+    b"/.zshrc",
+    b"/authorized_keys",
+    b"/authorized_keys2",
+];
+
+/// Whether the path of `len` bytes at `p` (in the scratch) is a persistence location.
+#[inline(always)]
+unsafe fn is_persistence_path(p: *const u8, len: usize) -> bool {
+    for prefix in PERSISTENCE_PREFIXES {
+        if len >= prefix.len() && prefix.iter().enumerate().all(|(i, b)| *p.add(i) == *b) {
+            return true;
+        }
+    }
+    for suffix in PERSISTENCE_SUFFIXES {
+        if len >= suffix.len() {
+            let start = (len - suffix.len()) & (MAX_STR - 1);
+            if suffix
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *p.add(start + i) == *b)
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The value a length comes from; `None` when there is nothing to copy.

@@ -53,8 +53,13 @@ fn scripts_are_kept_whole_and_data_is_cut() {
     std::fs::write(d.join("big.sh"), &script).expect("script");
     let piped = "echo piped-script-ran\nfor i in 1 2 3; do : \"$i\"; done\n".repeat(40);
     let b64 = base64::engine::general_purpose::STANDARD.encode(&piped);
+    // An SSH key longer than the snaplen, planted by a program that is no interpreter.
+    let key = format!("ssh-ed25519 {} attacker@example\n", "A".repeat(600));
+    std::fs::write(d.join("key.pub"), &key).expect("key");
+    std::fs::create_dir_all(d.join("home/.ssh")).expect("dirs");
     let workload = format!(
-        "bash {dir}/big.sh; echo {b64} | base64 -d | bash > /dev/null; head -c 102400 /dev/zero > {dir}/data.bin",
+        "bash {dir}/big.sh; echo {b64} | base64 -d | bash > /dev/null; head -c 102400 /dev/zero > {dir}/data.bin; \
+         dd if={dir}/key.pub of={dir}/home/.ssh/authorized_keys bs=4096 status=none",
         dir = d.display()
     );
     let capture = d.join("payload.atcap");
@@ -106,6 +111,14 @@ fn scripts_are_kept_whole_and_data_is_cut() {
         piped_bash,
         "no bash read the whole decoded script from its stdin"
     );
+
+    // A write below a persistence path (authorized_keys) is kept whole.
+    let planted = ev
+        .iter()
+        .find(|e| e["syscall"] == "write" && e["proc_name"] == "dd" && e["data_len"] == key.len())
+        .expect("dd's write of the key");
+    assert_eq!(data(planted), key.as_bytes(), "the planted key, whole");
+    assert_eq!(planted["data_cut"], Value::Null);
 
     // An ordinary data file: cut at the snaplen (256), original length kept.
     let head_writes: Vec<&Value> = ev
