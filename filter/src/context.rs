@@ -241,11 +241,9 @@ fn pick(processes: &[ProcessInfo], candidates: &[usize], at: Option<BootNs>) -> 
         .or_else(|| candidates.last().copied())
 }
 
-impl Context for StaticContext {
-    fn process(&self, pid: u32, at: BootNs) -> Option<ProcessView<'_>> {
-        let i = pick(&self.processes, self.by_pid.get(&pid)?, Some(at))?;
-        let p = self.processes.get(i)?;
-        Some(ProcessView {
+impl<'a> From<&'a ProcessInfo> for ProcessView<'a> {
+    fn from(p: &'a ProcessInfo) -> Self {
+        ProcessView {
             pid: p.pid,
             ppid: p.ppid,
             name: p.comm.as_bytes(),
@@ -255,7 +253,14 @@ impl Context for StaticContext {
             uid: p.uid,
             euid: p.euid,
             cgroup_id: p.cgroup_id,
-        })
+        }
+    }
+}
+
+impl Context for StaticContext {
+    fn process(&self, pid: u32, at: BootNs) -> Option<ProcessView<'_>> {
+        let i = pick(&self.processes, self.by_pid.get(&pid)?, Some(at))?;
+        self.processes.get(i).map(ProcessView::from)
     }
 
     fn fd(&self, pid: u32, fd: i32, _at: BootNs) -> Option<FdView<'_>> {

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aftertrace_filter::{Argv, ContainerLookup, ContainerView, Context, Filter, ProcessView};
+use aftertrace_filter::{ContainerLookup, ContainerView, Context, Filter, ProcessView};
 use anyhow::{bail, Context as _, Result};
 use capture_format::{syscall_name, BootNs, Event, EventBody, ParamValue, UsersAndGroups};
 use serde::Deserialize;
@@ -204,18 +204,7 @@ pub struct LiveContext<'a> {
 
 impl Context for LiveContext<'_> {
     fn process(&self, pid: u32, _at: BootNs) -> Option<ProcessView<'_>> {
-        let p = self.procs.get(pid)?;
-        Some(ProcessView {
-            pid: p.pid,
-            ppid: p.ppid,
-            name: p.comm.as_bytes(),
-            exe: p.exe.as_deref(),
-            argv: Argv::List(&p.argv),
-            cwd: p.cwd.as_deref(),
-            uid: p.uid,
-            euid: p.euid,
-            cgroup_id: p.cgroup_id,
-        })
+        self.procs.get(pid).map(ProcessView::from)
     }
 
     fn container(&self, cgroup_id: u64) -> ContainerLookup<'_> {
