@@ -11,6 +11,7 @@ use aftertrace_inspector::{
     meta::Lookups,
     open::{open, OpenError},
     query::{self, Query},
+    reconstruct::{reconstruct, render, Reconstruction},
     select::{parse_duration, window_start, TimeArgs, TimeSpec},
     style::Style,
     summary::Summary,
@@ -43,8 +44,9 @@ const DEFAULT_WINDOW: &str = "5s";
     about = "Inspect an aftertrace capture (*.atcap) offline: processes, commands, events, integrity.",
     long_about = "Inspect an aftertrace capture (*.atcap) offline: processes, commands, events, \
                   integrity.\n\nWith no subcommand, prints the summary. --filter and the time \
-                  selection apply to events, commands, procs and tree; --json prints one \
-                  object per line (schemas in the README)."
+                  selection apply to events, commands, procs, tree, scripts, files, \
+                  sessions and net; --json prints one object per line (schemas in the \
+                  README)."
 )]
 struct Cli {
     /// The capture file.
@@ -93,7 +95,7 @@ enum ColorWhen {
     Never,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq, Eq)]
 enum Cmd {
     /// Host, time window, event counts, containers, alerts, losses and integrity.
     Summary,
@@ -108,10 +110,33 @@ enum Cmd {
     Events,
     /// Check every block and chunk; exit 0 when intact, 2 when damaged.
     Verify,
+    /// Scripts recovered byte for byte (written files that ran or were made executable,
+    /// interpreter reads, pipes into interpreters, -c arguments, persistence files), with
+    /// sha256, gaps and links.
+    Scripts,
+    /// Every file written during the capture, rebuilt from the writes at their offsets.
+    Files,
+    /// The exact recovered bytes of a file, script or stream (an id from files, scripts or
+    /// net, e.g. f3, p1, n2.in; or a path) on stdout; gaps zero-filled and listed on
+    /// stderr.
+    Cat {
+        /// An id (f3, r1, p2, a4, n5.out, n5.in) or a path (its last written version).
+        #[arg(value_name = "PATH|ID")]
+        target: String,
+    },
+    /// Interactive terminal sessions: the lines typed (line editing applied) and the
+    /// output, in order.
+    Sessions,
+    /// Connections (TCP, UDP, unix) with both ends, direction, process, bytes and the
+    /// data per direction.
+    Net,
+    /// A Markdown incident report: alerts, window, host and containers, process tree,
+    /// commands, recovered scripts with sha256, sessions, connections, every gap.
+    Report,
 }
 
 impl Cmd {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Cmd::Summary => "summary",
             Cmd::Tree => "tree",
@@ -119,12 +144,33 @@ impl Cmd {
             Cmd::Commands => "commands",
             Cmd::Events => "events",
             Cmd::Verify => "verify",
+            Cmd::Scripts => "scripts",
+            Cmd::Files => "files",
+            Cmd::Cat { .. } => "cat",
+            Cmd::Sessions => "sessions",
+            Cmd::Net => "net",
+            Cmd::Report => "report",
         }
     }
 
     /// Whether --filter and the time selection mean something for this view.
-    fn selects(self) -> bool {
-        matches!(self, Cmd::Tree | Cmd::Procs | Cmd::Commands | Cmd::Events)
+    fn selects(&self) -> bool {
+        matches!(
+            self,
+            Cmd::Tree
+                | Cmd::Procs
+                | Cmd::Commands
+                | Cmd::Events
+                | Cmd::Scripts
+                | Cmd::Files
+                | Cmd::Sessions
+                | Cmd::Net
+        )
+    }
+
+    /// Whether --json means something for this view.
+    fn has_json(&self) -> bool {
+        !matches!(self, Cmd::Cat { .. } | Cmd::Report)
     }
 }
 
@@ -209,6 +255,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    // No subcommand on a terminal opens the TUI; piped or redirected, the summary.
+    if cli.command.is_none() && !cli.opts.json && io::stdout().is_terminal() {
+        let o = &cli.opts;
+        if o.filter.is_none() && o.since.is_none() && o.until.is_none() && o.around.is_none() {
+            return run_tui(&cli.file);
+        }
+    }
     let command = cli.command.unwrap_or(Cmd::Summary);
     let opts = &cli.opts;
 
@@ -220,9 +273,20 @@ fn main() -> ExitCode {
     let selecting = opts.filter.is_some() || !time_args.is_empty();
     if selecting && !command.selects() {
         return usage_error(&format!(
-            "--filter, --since, --until and --around apply to events, commands, procs and \
-             tree, not to {}",
+            "--filter, --since, --until and --around apply to events, commands, procs, tree, \
+             scripts, files, sessions and net, not to {}",
             command.name()
+        ));
+    }
+    if opts.json && !command.has_json() {
+        return usage_error(&format!(
+            "--json does not apply to {}: it prints {}",
+            command.name(),
+            if command == Cmd::Report {
+                "Markdown"
+            } else {
+                "the recovered bytes"
+            }
         ));
     }
     let filter = match opts.filter.as_deref().map(Filter::parse).transpose() {
@@ -277,13 +341,35 @@ fn main() -> ExitCode {
     };
 
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let result = match command {
+    let result = match &command {
         Cmd::Summary => print_summary(&mut out, &reader, q.json),
         Cmd::Verify => print_verify(&mut out, &reader, q.json),
         Cmd::Events => query::events(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Commands => query::commands(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Procs => query::procs(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Tree => query::tree(&reader, &lookups, &q, &mut out, report).map(|()| 0),
+        Cmd::Scripts | Cmd::Files | Cmd::Sessions | Cmd::Net => {
+            let r = reconstruct(&reader, &lookups, q.filter.as_ref(), q.range, report);
+            let view = match command {
+                Cmd::Scripts => render::scripts,
+                Cmd::Files => render::files,
+                Cmd::Sessions => render::sessions,
+                _ => render::net,
+            };
+            view(&r, q.json, q.style, &mut out).map(|()| 0)
+        }
+        Cmd::Cat { target } => {
+            let r = reconstruct(&reader, &lookups, None, q.range, report);
+            print_cat(&mut out, &r, target)
+        }
+        Cmd::Report => {
+            let r = reconstruct(&reader, &lookups, None, q.range, report);
+            let name = cli.file.file_name().map_or_else(
+                || cli.file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            render::report(&r, &reader, &lookups, &name, &mut out).map(|()| 0)
+        }
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {
@@ -292,6 +378,32 @@ fn main() -> ExitCode {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(exit::SUCCESS),
         Err(e) => {
             eprintln!("aftertrace-inspector: writing output: {e}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
+/// The TUI, with the CLI's exit codes: a file that cannot be read is reported before the
+/// screen changes; one that is no capture, after the TUI (which shows why) is closed.
+fn run_tui(path: &std::path::Path) -> ExitCode {
+    if let Err(source) = std::fs::File::open(path) {
+        eprintln!(
+            "aftertrace-inspector: {}",
+            OpenError::Unreadable {
+                path: path.display().to_string(),
+                source
+            }
+        );
+        return ExitCode::from(exit::NO_INPUT);
+    }
+    match aftertrace_inspector::tui::run(path) {
+        Ok(None) => ExitCode::from(exit::SUCCESS),
+        Ok(Some(not_a_capture)) => {
+            eprintln!("aftertrace-inspector: {not_a_capture}");
+            ExitCode::from(exit::NOT_A_CAPTURE)
+        }
+        Err(e) => {
+            eprintln!("aftertrace-inspector: terminal: {e}");
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -326,6 +438,35 @@ fn warn_if_outside(
 fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
+}
+
+/// `cat`: the exact recovered bytes on stdout; the gaps (zero-filled) on stderr.
+fn print_cat(out: &mut impl Write, r: &Reconstruction, target: &str) -> io::Result<u8> {
+    let found = match r.find(target) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("aftertrace-inspector: cat: {e}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    if !found.others.is_empty() {
+        eprintln!(
+            "aftertrace-inspector: cat: {target} names {} and earlier {}; exporting {} (name \
+             an id for another)",
+            found.id,
+            found.others.join(", "),
+            found.id
+        );
+    }
+    for g in found.gaps {
+        eprintln!(
+            "aftertrace-inspector: cat {}: gap {}",
+            found.id,
+            render::gaps_text(std::slice::from_ref(g))
+        );
+    }
+    out.write_all(found.bytes)?;
+    Ok(exit::SUCCESS)
 }
 
 fn print_summary(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {

@@ -153,7 +153,7 @@ fn current_command(p: &Process) -> String {
 
 /// What a process ran, for the tree: the snapshot's command line, then each exec's,
 /// joined by ` => `; a forked copy that never exec'd shows its name and `(fork)`.
-fn tree_command(p: &Process) -> String {
+pub fn tree_command(p: &Process) -> String {
     let mut parts = Vec::new();
     for ph in &p.phases {
         match ph.source {

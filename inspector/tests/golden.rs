@@ -45,6 +45,15 @@ const EVERY_SAMPLE: &[Case] = &[
     case("procs.json", &["procs", "--json"]),
     case("tree.txt", &["tree"]),
     case("tree.json", &["tree", "--json"]),
+    case("scripts.txt", &["scripts"]),
+    case("scripts.json", &["scripts", "--json"]),
+    case("files.txt", &["files"]),
+    case("files.json", &["files", "--json"]),
+    case("sessions.txt", &["sessions"]),
+    case("sessions.json", &["sessions", "--json"]),
+    case("net.txt", &["net"]),
+    case("net.json", &["net", "--json"]),
+    case("report.md", &["report"]),
 ];
 
 /// Filters and time selections, on the sample they make sense for.
@@ -114,6 +123,14 @@ const EXTRA: &[(&str, Case)] = &[
     (
         "host-shell",
         case("procs-since.txt", &["procs", "--since", "+0.5s"]),
+    ),
+    ("host-shell", case("cat-f2.txt", &["cat", "f2"])),
+    (
+        "host-shell",
+        case(
+            "scripts-dropped.json",
+            &["scripts", "--json", "--filter", "proc.name = drop.sh"],
+        ),
     ),
     (
         "container",

@@ -1,0 +1,491 @@
+//! Scripts and files, Sessions, Network: the views over the reconstruction
+//! (`crate::reconstruct`): each a list, and below it the selected artifact's content (text
+//! or hex, gaps marked where they are), a session's typed lines, or a connection's two
+//! streams, one after the other.
+
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::reconstruct::render::gaps_text;
+use crate::reconstruct::{Artifact, Gap, Stream};
+use crate::style::printable;
+
+use super::super::app::{App, View};
+use super::super::layout::panes;
+use super::{
+    boxed, fit, list_rows, thousands, BOLD, CURSOR, CYAN, DIM, GREEN, HEADER, RED, YELLOW,
+};
+
+/// At most this much content is laid out: the rest is a note (the export has it all).
+const SHOW_BYTES: usize = 64 << 10;
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let Some(r) = &app.recon else {
+        let text = if app.analysis.is_some() {
+            "Replaying the capture to recover scripts, files, sessions and connections…"
+        } else {
+            "Reading the capture… (then replaying it for scripts, sessions and connections)"
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(text, CYAN))
+                .block(boxed(format!(" {} ", app.view.title()))),
+            area,
+        );
+        return;
+    };
+    let p = panes(app.view, area);
+    let rows = list_rows(p.list);
+    let width = usize::from(p.list.width.saturating_sub(2));
+    let (header, list, cursor, top, title, detail, detail_title): (
+        String,
+        Vec<Line>,
+        usize,
+        usize,
+        String,
+        Vec<Line>,
+        String,
+    ) = match app.view {
+        View::Scripts => {
+            let items: Vec<Line> = app
+                .scripts_rows
+                .iter()
+                .map(|&(script, i)| {
+                    let a = if script { &r.scripts[i] } else { &r.files[i] };
+                    artifact_line(a)
+                })
+                .collect();
+            let detail = app
+                .artifact()
+                .map(|a| artifact_detail(a, app.hex))
+                .unwrap_or_default();
+            (
+                format!(
+                    "{:<5} {:<16} {:>9} {:<9} {:>7} {:<10} WHAT",
+                    "ID", "SOURCE", "BYTES", "WHOLE", "PID", "RUNS WITH"
+                ),
+                items,
+                app.scripts.cursor,
+                app.scripts.top,
+                format!(
+                    " Scripts and files: {} scripts, {} other files written ",
+                    r.scripts.len(),
+                    r.files.iter().filter(|a| !a.is_script).count()
+                ),
+                detail,
+                format!(
+                    " Content ({}; x: text/hex, w: export) ",
+                    if app.hex { "hex" } else { "text" }
+                ),
+            )
+        }
+        View::Sessions => {
+            let items: Vec<Line> = app
+                .sessions_rows
+                .iter()
+                .map(|&i| {
+                    let s = &r.sessions[i];
+                    Line::from(vec![
+                        Span::styled(format!("{:<5} ", s.id), CYAN),
+                        Span::raw(fit(&printable(&s.tty), 14) + " "),
+                        Span::raw(fit(&printable(s.user.as_deref().unwrap_or("?")), 10) + " "),
+                        Span::raw(
+                            fit(
+                                &printable(s.container_name.as_deref().unwrap_or("host")),
+                                14,
+                            ) + " ",
+                        ),
+                        Span::raw(format!("{:>6} ", s.lines.len())),
+                        Span::styled(
+                            s.shell
+                                .as_ref()
+                                .map(|p| printable(&p.command()).into_owned())
+                                .unwrap_or_default(),
+                            BOLD,
+                        ),
+                    ])
+                })
+                .collect();
+            let detail = app
+                .sessions_rows
+                .get(app.sessions.cursor)
+                .and_then(|&i| r.sessions.get(i))
+                .map(|s| {
+                    let mut out = vec![Line::from(vec![
+                        Span::styled("session ", BOLD),
+                        Span::raw(format!(
+                            "{} on {}  {} .. {}  {} bytes typed, {} bytes shown{}",
+                            s.id,
+                            printable(&s.tty),
+                            s.start.as_deref().unwrap_or("?"),
+                            s.end.as_deref().unwrap_or("?"),
+                            thousands(s.input_bytes),
+                            thousands(s.output_bytes),
+                            if s.cut_records > 0 {
+                                format!(", {} records cut", s.cut_records)
+                            } else {
+                                String::new()
+                            }
+                        )),
+                    ])];
+                    for l in &s.lines {
+                        let mut spans = vec![
+                            Span::styled(format!("{} ", short(&l.time)), DIM),
+                            Span::styled(format!("{:>7} ", l.pid), CYAN),
+                            Span::styled("$ ", GREEN),
+                            Span::raw(printable(&l.text).into_owned()),
+                        ];
+                        let end = format!("{:?}", l.end).to_lowercase();
+                        if end != "enter" {
+                            spans.push(Span::styled(format!("  ({end})"), YELLOW));
+                        }
+                        if l.approximate {
+                            spans.push(Span::styled("  (edited: approximate)", YELLOW));
+                        }
+                        out.push(Line::from(spans));
+                    }
+                    out
+                })
+                .unwrap_or_default();
+            (
+                format!(
+                    "{:<5} {:<14} {:<10} {:<14} {:>6} SHELL",
+                    "ID", "TTY", "USER", "CONTAINER", "LINES"
+                ),
+                items,
+                app.sessions.cursor,
+                app.sessions.top,
+                format!(" Sessions: {} ", r.sessions.len()),
+                detail,
+                " Typed lines ".into(),
+            )
+        }
+        _ => {
+            let items: Vec<Line> = app
+                .net_rows
+                .iter()
+                .map(|&i| {
+                    let c = &r.connections[i];
+                    let failed = c.error.is_some();
+                    Line::from(vec![
+                        Span::styled(format!("{:<5} ", c.id), CYAN),
+                        Span::raw(format!(
+                            "{:<6} {:<9} ",
+                            fit(&c.protocol, 6),
+                            fit(c.direction, 9)
+                        )),
+                        Span::raw(fit(&printable(c.local.as_deref().unwrap_or("?")), 22) + " "),
+                        Span::styled(
+                            fit(&printable(c.remote.as_deref().unwrap_or("?")), 22) + " ",
+                            if failed { RED } else { BOLD },
+                        ),
+                        Span::raw(format!(
+                            "{:>7} {:>10} {:>10} ",
+                            c.pid.map_or("?".into(), |p| p.to_string()),
+                            thousands(c.out.bytes),
+                            thousands(c.inn.bytes)
+                        )),
+                        Span::styled(
+                            c.error.map(|e| format!("failed ({e})")).unwrap_or_else(|| {
+                                printable(c.container_name.as_deref().unwrap_or("host"))
+                                    .into_owned()
+                            }),
+                            if failed { RED } else { DIM },
+                        ),
+                    ])
+                })
+                .collect();
+            let detail = app
+                .net_rows
+                .get(app.net.cursor)
+                .and_then(|&i| r.connections.get(i))
+                .map(|c| {
+                    let mut out = vec![Line::from(vec![
+                        Span::styled("connection ", BOLD),
+                        Span::raw(format!(
+                            "{} {} {}  {} -> {}  {}",
+                            c.id,
+                            c.protocol,
+                            c.direction,
+                            printable(c.local.as_deref().unwrap_or("?")),
+                            printable(c.remote.as_deref().unwrap_or("?")),
+                            c.processes
+                                .iter()
+                                .map(|p| format!("{} {}", p.pid, printable(&p.command())))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    ])];
+                    out.extend(stream_lines("→ sent", &c.out));
+                    out.extend(stream_lines("← received", &c.inn));
+                    out
+                })
+                .unwrap_or_default();
+            (
+                format!(
+                    "{:<5} {:<6} {:<9} {:<22} {:<22} {:>7} {:>10} {:>10} CONTAINER",
+                    "ID", "PROTO", "DIRECTION", "LOCAL", "REMOTE", "PID", "SENT", "RECEIVED"
+                ),
+                items,
+                app.net.cursor,
+                app.net.top,
+                format!(" Network: {} connections and sockets ", r.connections.len()),
+                detail,
+                " Follow stream ".into(),
+            )
+        }
+    };
+    let mut lines = vec![Line::styled(fit(&header, width), HEADER)];
+    let empty = list.is_empty();
+    for (i, l) in list.into_iter().enumerate().skip(top).take(rows) {
+        lines.push(if i == cursor {
+            l.patch_style(CURSOR)
+        } else {
+            l
+        });
+    }
+    if empty {
+        lines.push(Line::styled(
+            match app.view {
+                View::Scripts => "no script or file was written, read by an interpreter or passed to one in the range",
+                View::Sessions => "no interactive terminal session in the range",
+                _ => "no connection in the range",
+            },
+            DIM,
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).block(boxed(title)), p.list);
+    if let Some(d) = p.detail {
+        frame.render_widget(
+            Paragraph::new(detail)
+                .wrap(Wrap { trim: false })
+                .scroll((app.content_top.min(usize::from(u16::MAX)) as u16, 0))
+                .block(boxed(detail_title)),
+            d,
+        );
+    }
+}
+
+/// The time of day out of an RFC 3339 time.
+fn short(rfc3339: &str) -> &str {
+    rfc3339
+        .split_once('T')
+        .map_or(rfc3339, |(_, t)| t.get(..15).unwrap_or(t))
+}
+
+fn artifact_line(a: &Artifact) -> Line<'static> {
+    let what = a
+        .path
+        .clone()
+        .unwrap_or_else(|| a.processes.first().map(|p| p.command()).unwrap_or_default());
+    let mut flags = Vec::new();
+    if a.executable {
+        flags.push("exec".to_owned());
+    }
+    if let Some(p) = a.persistence {
+        flags.push(format!("persistence:{p}"));
+    }
+    if a.deleted.is_some() {
+        flags.push("deleted".into());
+    }
+    Line::from(vec![
+        Span::styled(format!("{:<5} ", a.id), CYAN),
+        Span::raw(fit(a.source, 16) + " "),
+        Span::raw(format!("{:>9} ", thousands(a.size))),
+        Span::styled(
+            format!("{:<9} ", if a.complete { "yes" } else { "GAPS" }),
+            if a.complete { GREEN } else { RED },
+        ),
+        Span::raw(format!(
+            "{:>7} ",
+            a.pid.map_or("?".into(), |p| p.to_string())
+        )),
+        Span::raw(fit(&printable(a.interpreter.as_deref().unwrap_or("-")), 10) + " "),
+        Span::styled(printable(&what).into_owned(), BOLD),
+        Span::styled(
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", flags.join(", "))
+            },
+            YELLOW,
+        ),
+    ])
+}
+
+fn artifact_detail(a: &Artifact, hex: bool) -> Vec<Line<'static>> {
+    let kv =
+        |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<9}"), BOLD), Span::raw(v)]);
+    let mut out = vec![
+        kv(
+            "artifact",
+            format!(
+                "{}  {}  {} bytes  {}",
+                a.id,
+                printable(a.path.as_deref().unwrap_or(a.source)),
+                thousands(a.size),
+                a.first_time.as_deref().unwrap_or("")
+            ),
+        ),
+        kv("sha256", a.sha256.clone()),
+    ];
+    if !a.gaps.is_empty() {
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<9}", "gaps"), BOLD),
+            Span::styled(gaps_text(&a.gaps), RED),
+        ]));
+    }
+    // Identical copies are common (the same one-liner run a hundred times): one entry.
+    let same: Vec<&str> = a
+        .links
+        .iter()
+        .filter(|l| l.relation == "same-content")
+        .filter_map(|l| l.id.as_deref())
+        .collect();
+    let mut links: Vec<String> = a
+        .links
+        .iter()
+        .filter(|l| l.relation != "same-content")
+        .map(|l| {
+            let mut s = l.relation.to_owned();
+            if let Some(id) = &l.id {
+                s.push_str(&format!(" {id}"));
+            }
+            if let Some(pid) = l.pid {
+                s.push_str(&format!(" pid {pid}"));
+            }
+            if let Some(argv) = &l.argv {
+                s.push_str(&format!(" ({})", printable(&argv.join(" "))));
+            }
+            s
+        })
+        .collect();
+    if !same.is_empty() {
+        let more = same.len().saturating_sub(6);
+        let mut s = format!("same content as {}", same[..same.len().min(6)].join(" "));
+        if more > 0 {
+            s.push_str(&format!(" and {more} more"));
+        }
+        links.push(s);
+    }
+    if !links.is_empty() {
+        out.push(kv("links", links.join("; ")));
+    }
+    out.push(Line::raw(""));
+    out.extend(content_lines(&a.bytes, &a.gaps, hex));
+    out
+}
+
+fn stream_lines(label: &str, s: &Stream) -> Vec<Line<'static>> {
+    let mut out = vec![Line::from(vec![
+        Span::styled(format!("{label} "), BOLD.add_modifier(Modifier::UNDERLINED)),
+        Span::raw(format!(
+            "{} bytes, sha256 {}",
+            thousands(s.bytes),
+            &s.sha256[..s.sha256.len().min(16)]
+        )),
+        Span::styled(
+            if s.gaps.is_empty() {
+                String::new()
+            } else {
+                format!("  gaps: {}", gaps_text(&s.gaps))
+            },
+            RED,
+        ),
+    ])];
+    out.extend(content_lines(&s.raw, &s.gaps, false));
+    out
+}
+
+/// Known gap ranges, as `[start, end)` byte offsets.
+fn gap_ranges(gaps: &[Gap]) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = gaps
+        .iter()
+        .filter_map(|g| Some((g.offset?, g.offset? + g.len?)))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The bytes as text lines (control characters escaped) or a hex dump; the known gaps
+/// shown in place, in red, instead of the zeros that fill them.
+fn content_lines(bytes: &[u8], gaps: &[Gap], hex: bool) -> Vec<Line<'static>> {
+    let shown = &bytes[..bytes.len().min(SHOW_BYTES)];
+    let holes = gap_ranges(gaps);
+    let in_gap = |o: usize| {
+        holes
+            .iter()
+            .any(|&(a, b)| (o as u64) >= a && (o as u64) < b)
+    };
+    let mut out = Vec::new();
+    if hex {
+        for (n, row) in shown.chunks(16).enumerate() {
+            let base = n * 16;
+            let mut spans = vec![Span::styled(format!("{base:08x}  "), DIM)];
+            for (i, b) in row.iter().enumerate() {
+                let style = if in_gap(base + i) {
+                    RED
+                } else {
+                    ratatui::style::Style::new()
+                };
+                spans.push(Span::styled(format!("{b:02x} "), style));
+            }
+            spans.push(Span::raw("   ".repeat(16 - row.len())));
+            let ascii: String = row
+                .iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            spans.push(Span::styled(format!(" {ascii}"), DIM));
+            out.push(Line::from(spans));
+        }
+    } else {
+        // Split at gaps, then at newlines.
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        let mut pos = 0usize;
+        let flush_text =
+            |text: &[u8], spans: &mut Vec<Span<'static>>, out: &mut Vec<Line<'static>>| {
+                let s = String::from_utf8_lossy(text);
+                let mut parts = s.split('\n').peekable();
+                while let Some(part) = parts.next() {
+                    spans.push(Span::raw(printable(part).into_owned()));
+                    if parts.peek().is_some() {
+                        out.push(Line::from(std::mem::take(spans)));
+                    }
+                }
+            };
+        for &(a, b) in &holes {
+            let (a, b) = (a as usize, (b as usize).min(shown.len()));
+            if a >= shown.len() || a < pos {
+                continue;
+            }
+            flush_text(&shown[pos..a], &mut spans, &mut out);
+            spans.push(Span::styled(
+                format!("[{} bytes missing]", b - a),
+                RED.add_modifier(Modifier::REVERSED),
+            ));
+            pos = b;
+        }
+        flush_text(&shown[pos..], &mut spans, &mut out);
+        if !spans.is_empty() {
+            out.push(Line::from(spans));
+        }
+    }
+    if bytes.len() > shown.len() {
+        out.push(Line::styled(
+            format!(
+                "… {} more bytes (w exports them all)",
+                thousands((bytes.len() - shown.len()) as u64)
+            ),
+            DIM,
+        ));
+    }
+    out
+}

@@ -1,0 +1,493 @@
+//! The TUI's `update` without a terminal: navigation and history, drilling down, the
+//! filter and time prompts (errors with their column), virtual scrolling over a multi-chunk
+//! capture checked against a sequential decode, filters checked against the CLI's query,
+//! search, the tree's collapsing, the Timeline's selection, a truncated capture, and the
+//! key map by focus.
+
+mod tui_support;
+
+use aftertrace_filter::Filter;
+use aftertrace_inspector::{
+    meta::Lookups,
+    query::{self, Query},
+    tui::{map_key, Action, PromptKind, View},
+};
+use capture_format::CaptureReader;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tui_support::*;
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// The pid of each visible Events row.
+fn visible_pids(app: &aftertrace_inspector::tui::App) -> Vec<u32> {
+    app.events
+        .visible
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().map(|r| r.pid))
+        .collect()
+}
+
+#[test]
+fn loads_counts_and_the_first_screen_needs_no_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_capture(dir.path(), "a.atcap");
+    let (app, _rx) = loaded(&path, 120, 40);
+    let c = app.capture.as_ref().unwrap();
+    assert!(c.reader.chunks().len() > 5, "a multi-chunk capture");
+    assert_eq!(c.total_events(), events().len() as u64);
+    let a = app.analysis.as_ref().unwrap();
+    assert_eq!(
+        (
+            a.counts.syscalls,
+            a.counts.execs,
+            a.counts.forks,
+            a.counts.exits
+        ),
+        (3002, 2, 2, 2)
+    );
+    assert_eq!(a.counts.failed, 1);
+    assert_eq!(a.commands.len(), 2);
+    assert_eq!(app.view, View::Overview);
+}
+
+#[test]
+fn views_switch_and_esc_goes_back_through_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::NextView);
+    assert_eq!(app.view, View::Timeline);
+    app.update(Action::Goto(View::Events));
+    app.update(Action::PrevView);
+    assert_eq!(app.view, View::Commands);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Events);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Timeline);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Overview);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Overview);
+    assert!(app
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("nothing to go back to"));
+    app.update(Action::Quit);
+    assert!(app.quit);
+}
+
+#[test]
+fn a_process_drills_down_to_its_events_and_esc_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::Goto(View::Processes));
+    let tree = &app.analysis.as_ref().unwrap().tree;
+    let row = app
+        .procs
+        .rows
+        .iter()
+        .position(|r| tree.get(r.id).unwrap().pid == 200)
+        .expect("pid 200 in the tree");
+    app.update(Action::Home);
+    for _ in 0..row {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    settle_app(&mut app, &rx);
+    assert_eq!(app.view, View::Events);
+    assert_eq!(
+        app.filter.as_ref().map(Filter::source),
+        Some("proc.pid = 200")
+    );
+    // Its exec, its openat and its exit (the fork is its parent's record).
+    assert_eq!(app.events.rows.len(), 3);
+    assert_eq!(visible_pids(&app), vec![200, 200, 200]);
+    assert!(app.events.detail.is_some());
+
+    // Enter on an event: its process in the tree.
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Processes);
+    let cur = &app.procs.rows[app.procs.list.cursor];
+    assert_eq!(
+        app.analysis.as_ref().unwrap().tree.get(cur.id).unwrap().pid,
+        200
+    );
+
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Events);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Processes);
+    assert!(
+        app.filter.is_none() && app.range.is_all(),
+        "Esc restores the selection"
+    );
+    assert_eq!(app.events.rows.len(), events().len() as u64);
+}
+
+#[test]
+fn a_bad_filter_is_shown_inline_with_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::Open(PromptKind::Filter));
+    type_text(&mut app, "proc.name = ");
+    app.update(Action::Submit);
+    let p = app.prompt.as_ref().expect("the prompt stays open");
+    let (col, msg) = p.error.clone().expect("an error");
+    assert_eq!(col, 12, "the caret goes under the end of the expression");
+    assert!(msg.contains("expected a value"), "{msg}");
+    assert!(app.filter.is_none());
+    assert_eq!(app.footer_lines(), 2);
+    // Editing clears the error; fixing the filter applies it.
+    type_text(&mut app, "cat");
+    assert!(app.prompt.as_ref().unwrap().error.is_none());
+    app.update(Action::Submit);
+    assert!(app.prompt.is_none());
+    assert_eq!(
+        app.filter.as_ref().map(Filter::source),
+        Some("proc.name = cat")
+    );
+    // A typo in a syscall name points at the value.
+    app.update(Action::Open(PromptKind::Filter));
+    app.update(Action::ClearInput);
+    type_text(&mut app, "evt.type = opnat");
+    app.update(Action::Submit);
+    let (col, msg) = app.prompt.as_ref().unwrap().error.clone().unwrap();
+    assert_eq!(col, 11);
+    assert!(msg.contains("openat"), "{msg}");
+    app.update(Action::Cancel);
+    assert!(app.prompt.is_none());
+    assert_eq!(
+        app.filter.as_ref().map(Filter::source),
+        Some("proc.name = cat")
+    );
+}
+
+#[test]
+fn events_scroll_virtually_and_match_a_sequential_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_capture(dir.path(), "a.atcap");
+    let all = events();
+    let (mut app, _rx) = loaded(&path, 120, 30);
+    app.update(Action::Goto(View::Events));
+    let n = app.events.rows.len();
+    assert_eq!(n, all.len() as u64);
+    let shown = app.events.visible.len();
+    assert!(
+        shown > 5 && shown < 30,
+        "only a screenful is described: {shown}"
+    );
+    app.update(Action::PageDown);
+    assert_eq!(app.events.cursor, shown as u64);
+    app.update(Action::End);
+    assert_eq!(app.events.cursor, n - 1);
+    let (pos, last) = app.events.visible.last().unwrap();
+    assert_eq!(*pos, n - 1);
+    assert_eq!(last.as_ref().unwrap().pid, all.last().unwrap().pid);
+    for target in [1234u64, 17, 2999] {
+        app.update(Action::JumpTo(target));
+        let (pos, row) = app
+            .events
+            .visible
+            .iter()
+            .find(|(p, _)| *p == target)
+            .expect("the cursor's row is on screen");
+        let e = &all[*pos as usize];
+        let row = row.as_ref().unwrap();
+        assert_eq!((row.pid, row.tid), (e.pid, e.tid));
+    }
+    // A smaller screen keeps the cursor visible.
+    app.update(Action::Resize {
+        width: 40,
+        height: 12,
+    });
+    assert!(app.events.visible.iter().any(|(p, _)| *p == 2999));
+    app.update(Action::Resize {
+        width: 20,
+        height: 6,
+    });
+    app.update(Action::Down);
+    assert_eq!(app.events.cursor, 3000);
+}
+
+#[test]
+fn a_time_range_narrows_every_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::Open(PromptKind::Time));
+    type_text(&mut app, "+0.05s..+0.1x");
+    app.update(Action::Submit);
+    let (col, msg) = app.prompt.as_ref().unwrap().error.clone().unwrap();
+    assert_eq!(col, 8, "points at UNTIL");
+    assert!(msg.contains("unknown unit"), "{msg}");
+    app.update(Action::ClearInput);
+    type_text(&mut app, "+0.05s..+0.1s");
+    app.update(Action::Submit);
+    assert!(app.prompt.is_none());
+    let start = app.capture.as_ref().unwrap().window_start;
+    let (lo, hi) = (start + 50_000_000, start + 100_000_000);
+    assert_eq!(app.range.since, Some(lo));
+    assert_eq!(app.range.until, Some(hi));
+    let want = events().iter().filter(|e| e.ts >= lo && e.ts <= hi).count();
+    assert_eq!(app.events.rows.len(), want as u64);
+    // Commands: only `cat` ran in the range.
+    assert_eq!(app.commands_rows.len(), 1);
+    // Processes: those alive in the range (init, bash and cat).
+    app.update(Action::Goto(View::Processes));
+    assert_eq!(app.procs.rows.len(), 3);
+    // Containers: the container's process started later.
+    let web = app
+        .containers_rows
+        .iter()
+        .find(|r| r.index.is_some())
+        .unwrap();
+    assert_eq!((web.processes, web.commands), (0, 0));
+    assert_eq!(app.range_text(), "+0.05s..+0.1s");
+    app.update(Action::ClearRange);
+    assert!(app.range.is_all());
+}
+
+#[test]
+fn a_filter_selects_what_the_cli_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_capture(dir.path(), "a.atcap");
+    let (mut app, rx) = loaded(&path, 120, 40);
+    for expr in [
+        "evt.type = openat",
+        "container.name = web",
+        "proc.aname = bash and not evt.type = getpid",
+        "evt.failed = true",
+    ] {
+        app.update(Action::Open(PromptKind::Filter));
+        app.update(Action::ClearInput);
+        type_text(&mut app, expr);
+        app.update(Action::Submit);
+        settle_app(&mut app, &rx);
+        assert!(app.events.rows.complete);
+        let reader = CaptureReader::open(&path).unwrap();
+        let lookups = Lookups::new(reader.metadata());
+        let q = Query {
+            filter: Some(Filter::parse(expr).unwrap()),
+            json: true,
+            ..Query::default()
+        };
+        let mut out = Vec::new();
+        query::events(&reader, &lookups, &q, &mut out, |_| {}).unwrap();
+        let cli = out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        assert_eq!(app.events.rows.len(), cli as u64, "{expr}");
+    }
+    // The Processes view shows the processes with a selected event, and their ancestors.
+    app.update(Action::Goto(View::Processes));
+    let tree = &app.analysis.as_ref().unwrap().tree;
+    let matched: Vec<u32> = app
+        .procs
+        .rows
+        .iter()
+        .filter(|r| r.matched)
+        .map(|r| tree.get(r.id).unwrap().pid)
+        .collect();
+    assert_eq!(matched, vec![300]);
+    assert_eq!(app.procs.rows.len(), 3, "init and bash for context");
+    app.update(Action::ClearFilter);
+    assert!(app.filter.is_none());
+}
+
+#[test]
+fn search_finds_rows_in_every_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::Goto(View::Events));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "SHADOW");
+    app.update(Action::Submit);
+    // Capitals make it case-sensitive: nothing.
+    settle_app(&mut app, &rx);
+    assert!(app.message.as_deref().unwrap().contains("no match"));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "shadow");
+    app.update(Action::Submit);
+    settle_app(&mut app, &rx);
+    let at = |app: &aftertrace_inspector::tui::App| {
+        let c = app.events.cursor;
+        app.events
+            .visible
+            .iter()
+            .find(|(p, _)| *p == c)
+            .and_then(|(_, r)| r.clone())
+            .unwrap()
+    };
+    let first = at(&app);
+    assert_eq!(first.kind, "exec");
+    app.update(Action::SearchNext);
+    settle_app(&mut app, &rx);
+    assert!(at(&app).call.starts_with("openat("), "{}", at(&app).call);
+    app.update(Action::SearchPrev);
+    settle_app(&mut app, &rx);
+    assert_eq!(at(&app).kind, "exec");
+
+    app.update(Action::Goto(View::Commands));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "sh -c");
+    app.update(Action::Submit);
+    assert_eq!(app.commands.cursor, 1);
+    app.update(Action::Goto(View::Processes));
+    app.update(Action::SearchNext);
+    let tree = &app.analysis.as_ref().unwrap().tree;
+    let row = &app.procs.rows[app.procs.list.cursor];
+    assert_eq!(tree.get(row.id).unwrap().pid, 300);
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "(unclosed");
+    app.update(Action::Submit);
+    assert!(app.prompt.as_ref().unwrap().error.is_some());
+}
+
+#[test]
+fn the_tree_collapses_and_expands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    app.update(Action::Goto(View::Processes));
+    assert_eq!(app.procs.rows.len(), 4);
+    app.update(Action::Down); // bash
+    app.update(Action::Left);
+    assert_eq!(app.procs.rows.len(), 2);
+    assert!(app.procs.rows[1].collapsed);
+    app.update(Action::Right);
+    assert_eq!(app.procs.rows.len(), 4);
+    app.update(Action::Down); // cat
+    app.update(Action::Left); // a leaf: to its parent
+    assert_eq!(app.procs.list.cursor, 1);
+    app.update(Action::CollapseAll);
+    assert_eq!(app.procs.rows.len(), 1);
+    app.update(Action::ExpandAll);
+    assert_eq!(app.procs.rows.len(), 4);
+    app.update(Action::Toggle);
+    assert_eq!(app.procs.rows.len(), 1, "Space on init folds it");
+}
+
+#[test]
+fn the_timeline_selects_a_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 102, 40);
+    app.update(Action::Goto(View::Timeline));
+    let (first, width, bins) = app.timeline_bins().unwrap();
+    assert_eq!(bins, 100);
+    app.update(Action::Right);
+    app.update(Action::Toggle);
+    for _ in 0..3 {
+        app.update(Action::Right);
+    }
+    app.update(Action::Enter);
+    assert_eq!(app.range.since, Some(first + width));
+    assert_eq!(app.range.until, Some(first + 5 * width - 1));
+    assert!(app.timeline.mark.is_none());
+    app.update(Action::Back);
+    assert!(app.range.is_all());
+    // On the Overview, Enter narrows to the alert.
+    app.update(Action::Goto(View::Overview));
+    app.update(Action::Enter);
+    assert_eq!(
+        app.range.since,
+        Some(0),
+        "5 s before the alert is before boot"
+    );
+    assert_eq!(app.range.until, Some(T0 + 150_000_000 + 5_000_000_000));
+}
+
+#[test]
+fn a_truncated_capture_opens_and_the_overview_says_what_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = capture_bytes();
+    let path = dir.path().join("cut.atcap");
+    std::fs::write(&path, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let (app, _rx) = loaded(&path, 120, 40);
+    let c = app.capture.as_ref().unwrap();
+    assert!(!c.reader.damage().is_empty());
+    assert!(c.total_events() > 0 && c.total_events() < events().len() as u64);
+    let text: Vec<String> = aftertrace_inspector::tui::overview_lines(&app);
+    assert!(text.iter().any(|l| l.contains("DAMAGED")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("LOST bytes")), "{text:#?}");
+}
+
+#[test]
+fn a_file_that_is_no_capture_reports_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.atcap");
+    std::fs::write(&path, b"not a capture at all").unwrap();
+    let (mut app, rx) = aftertrace_inspector::tui::App::open(&path);
+    settle_app(&mut app, &rx);
+    assert!(app.failed.is_some());
+    assert!(!app.busy());
+}
+
+#[test]
+fn keys_go_to_what_has_the_focus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 120, 40);
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('q'))),
+        Some(Action::Quit)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('5'))),
+        Some(Action::Goto(View::Events))
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Tab)),
+        Some(Action::NextView)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Esc)),
+        Some(Action::Back)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('f'))),
+        Some(Action::Open(PromptKind::Filter))
+    ));
+    app.update(Action::Open(PromptKind::Filter));
+    // In a prompt, letters are text.
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('q'))),
+        Some(Action::Input('q'))
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Esc)),
+        Some(Action::Cancel)
+    ));
+    app.update(Action::Cancel);
+    app.update(Action::Help);
+    assert!(app.help);
+    // In help, any other key closes it.
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('x'))),
+        Some(Action::Help)
+    ));
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(matches!(map_key(&app, ctrl_c), Some(Action::Quit)));
+}
+
+#[test]
+fn the_dropped_script_is_recovered_and_leads_to_its_process() {
+    let (mut app, _rx) = loaded(&sample("host-shell.atcap"), 120, 40);
+    app.update(Action::Goto(View::Scripts));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "drop\\.sh");
+    app.update(Action::Submit);
+    // The first match is the bash -c argument that wrote it; the next, the file.
+    app.update(Action::SearchNext);
+    let a = app.artifact().expect("an artifact under the cursor");
+    assert_eq!(a.id, "f2");
+    assert_eq!(
+        &a.bytes[..],
+        b"#!/bin/sh\necho hello from a dropped script\n"
+    );
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Processes);
+    let tree = &app.analysis.as_ref().unwrap().tree;
+    let row = &app.procs.rows[app.procs.list.cursor];
+    assert_eq!(
+        tree.get(row.id).unwrap().pid,
+        32611,
+        "the shell that wrote it"
+    );
+}
