@@ -909,23 +909,10 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
 const EXEC_NAME_OFF: usize = SCRATCH_SIZE - 512;
 const EXEC_NAME_LEN: usize = 256;
 
-/// Sets the exec'ing process's payload flags: interpreter (by basename) and terminal
-/// session; a forked bash that execs ls is no longer an interpreter.
+/// The interpreter key (basename up to the first digit or dot) of the NUL-terminated name
+/// of `n` bytes (NUL included) at `name`, in the scratch at EXEC_NAME_OFF.
 #[inline(always)]
-unsafe fn flag_interpreter(filename: u64) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
-        return;
-    };
-    let name = (*scratch).buf.as_mut_ptr().add(EXEC_NAME_OFF);
-    let n = bpf_probe_read_kernel_str(
-        name as *mut c_void,
-        EXEC_NAME_LEN as u32,
-        filename as *const c_void,
-    );
-    if n <= 0 {
-        return;
-    }
+unsafe fn interpreter_key_of(name: *mut u8, n: i64) -> InterpreterKey {
     // The basename starts after the last '/': scan back from the end.
     let mut start = 0usize;
     for back in 1..EXEC_NAME_LEN {
@@ -947,6 +934,47 @@ unsafe fn flag_interpreter(filename: u64) {
             break;
         }
         *k = c;
+    }
+    key
+}
+
+/// Sets the exec'ing process's payload flags: interpreter (by basename) and terminal
+/// session; a forked bash that execs ls is no longer an interpreter.
+#[inline(always)]
+unsafe fn flag_interpreter(filename: u64) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        return;
+    };
+    let name = (*scratch).buf.as_mut_ptr().add(EXEC_NAME_OFF);
+    let n = bpf_probe_read_kernel_str(
+        name as *mut c_void,
+        EXEC_NAME_LEN as u32,
+        filename as *const c_void,
+    );
+    if n <= 0 {
+        return;
+    }
+    let mut key = interpreter_key_of(name, n);
+    // busybox runs its applets as /proc/self/exe (or as busybox itself) with the applet's
+    // name in argv[0]: `sh FILE` and `| sh` in a busybox container are busybox sh.
+    if key[..4] == *b"exe\0" || key[..8] == *b"busybox\0" {
+        let off = offsets();
+        let task = bpf_get_current_task();
+        let mm: u64 = read_kernel(task, off.task_mm).unwrap_or(0);
+        let argv0: u64 = if mm != 0 {
+            read_kernel(mm, off.mm_arg_start).unwrap_or(0)
+        } else {
+            0
+        };
+        let n = bpf_probe_read_user_str(
+            name as *mut c_void,
+            EXEC_NAME_LEN as u32,
+            argv0 as *const c_void,
+        );
+        if n > 0 {
+            key = interpreter_key_of(name, n);
+        }
     }
     let mut flags = 0u32;
     if INTERPRETERS.get(&key).is_some() {
