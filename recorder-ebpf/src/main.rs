@@ -15,6 +15,7 @@ use core::{
 };
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
@@ -149,6 +150,35 @@ fn offsets() -> KernelOffsets {
     // SAFETY: a plain global; read_volatile stops the compiler from folding the zero
     // initialiser, since userspace rewrites it before load.
     unsafe { read_volatile(addr_of!(OFFSETS)) }
+}
+
+/// Wake the reader only once this much is waiting: a wakeup per record (the ring's default
+/// when the reader has caught up) costs an interrupt and a context switch per syscall.
+/// The reader also polls on a short timeout, so small amounts still arrive promptly.
+const WAKEUP_BYTES: u64 = 512 * 1024;
+
+/// The submit flag for a record of `len` bytes that is already in the ring (reserved):
+/// wake the reader only when this record makes the waiting data cross WAKEUP_BYTES, once,
+/// rather than on every record after (each wakeup is an interrupt's worth of work).
+#[inline(always)]
+fn wakeup_reserved(len: u64) -> u64 {
+    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if avail >= WAKEUP_BYTES && avail < WAKEUP_BYTES + len {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
+/// The same for a record of `len` bytes about to be written with `output`.
+#[inline(always)]
+fn wakeup_output(len: u64) -> u64 {
+    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if avail < WAKEUP_BYTES && avail + len >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
 }
 
 #[inline(always)]
@@ -390,7 +420,7 @@ unsafe fn emit_syscall(
         match EVENTS.reserve::<SyscallRecord>(0) {
             Some(mut entry) => {
                 entry.write(record);
-                entry.submit(0);
+                entry.submit(wakeup_reserved(size_of::<SyscallRecord>() as u64));
             }
             None => count_lost_record(drop_cause::RING_FULL),
         }
@@ -442,7 +472,7 @@ unsafe fn emit_syscall(
         ..record
     });
     let data = core::slice::from_raw_parts(buf as *const u8, off);
-    if EVENTS.output(data, 0).is_err() {
+    if EVENTS.output(data, wakeup_output(off as u64)).is_err() {
         count_lost_record(drop_cause::RING_FULL);
     }
     Ok(())
@@ -900,7 +930,7 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     addr_of_mut!((*rec).args_len).write(read_len as u16);
     addr_of_mut!((*rec).args_total).write(total.min(u32::MAX as u64) as u32);
     addr_of_mut!((*rec).flags).write(flags);
-    entry.submit(0);
+    entry.submit(wakeup_reserved(size_of::<ExecRecord>() as u64));
     Ok(())
 }
 
@@ -1030,7 +1060,7 @@ unsafe fn try_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
         child_tid,
         cgroup_id: bpf_get_current_cgroup_id(),
     });
-    entry.submit(0);
+    entry.submit(wakeup_reserved(size_of::<ForkRecord>() as u64));
     Ok(())
 }
 
@@ -1058,7 +1088,7 @@ unsafe fn try_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         exit_code,
         group_dead,
     });
-    entry.submit(0);
+    entry.submit(wakeup_reserved(size_of::<ExitRecord>() as u64));
     Ok(())
 }
 
@@ -1092,7 +1122,7 @@ unsafe fn try_cgroup_mkdir(ctx: &RawTracePointContext) -> Result<(), i64> {
         Err(_) => 0,
     };
     addr_of_mut!((*rec).path_len).write(len);
-    entry.submit(0);
+    entry.submit(wakeup_reserved(size_of::<CgroupMkdirRecord>() as u64));
     Ok(())
 }
 

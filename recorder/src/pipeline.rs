@@ -4,7 +4,7 @@
 //! rotating files, the alert daemon's rolling buffer) sits on top of this.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     path::Path,
     time::{Duration, Instant},
 };
@@ -35,11 +35,12 @@ const CLOCK_PAIR_INTERVAL: Duration = Duration::from_secs(1);
 /// drop ledger.
 const DROP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Events waiting in the reorder window, keyed by (time, arrival order).
+/// Events waiting in the reorder window, sorted by time (arrival order among equals).
+/// They arrive nearly sorted, so an insertion scans back from the end a step or two; a
+/// release pops from the front. No per-event allocation, no tree rebalancing.
 #[derive(Default)]
 struct Reorder {
-    pending: BTreeMap<(u64, u64), Event>,
-    arrivals: u64,
+    pending: VecDeque<Event>,
     newest: u64,
     /// Everything before this has been released.
     released_upto: u64,
@@ -54,8 +55,13 @@ impl Reorder {
             self.late += 1;
         }
         self.newest = self.newest.max(e.ts);
-        self.pending.insert((e.ts, self.arrivals), e);
-        self.arrivals += 1;
+        // Insert after every event with a time <= e.ts: stable among equal times.
+        let at = self
+            .pending
+            .iter()
+            .rposition(|p| p.ts <= e.ts)
+            .map_or(0, |i| i + 1);
+        self.pending.insert(at, e);
     }
 
     /// Events before this are released by the next `release`.
@@ -63,16 +69,19 @@ impl Reorder {
         self.newest.saturating_sub(REORDER_WINDOW_NS)
     }
 
-    /// Events old enough that nothing earlier can still arrive, in order.
-    fn release(&mut self, all: bool) -> impl Iterator<Item = Event> {
-        let keep = if all {
-            BTreeMap::new()
-        } else {
-            let horizon = self.horizon();
+    /// Hands over the events old enough that nothing earlier can still arrive (all of them
+    /// with `all`), in order.
+    fn release(&mut self, all: bool, mut out: impl FnMut(Event) -> Result<()>) -> Result<()> {
+        let horizon = if all { u64::MAX } else { self.horizon() };
+        if !all {
             self.released_upto = self.released_upto.max(horizon);
-            self.pending.split_off(&(horizon, 0))
-        };
-        std::mem::replace(&mut self.pending, keep).into_values()
+        }
+        while self.pending.front().is_some_and(|e| e.ts < horizon) {
+            if let Some(e) = self.pending.pop_front() {
+                out(e)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -175,6 +184,8 @@ pub struct Pipeline {
     rules: Option<RuleSet>,
     written: WrittenFiles,
     matches: Vec<RuleMatch>,
+    /// Reused buffer of events released by one poll.
+    released: Vec<Event>,
 }
 
 impl Pipeline {
@@ -206,6 +217,7 @@ impl Pipeline {
             rules: None,
             written: WrittenFiles::default(),
             matches: Vec::new(),
+            released: Vec::new(),
         })
     }
 
@@ -214,7 +226,7 @@ impl Pipeline {
     pub fn poll(
         &mut self,
         timeout: Duration,
-        sink: &mut dyn FnMut(&Event) -> Result<()>,
+        sink: &mut dyn FnMut(Event) -> Result<()>,
     ) -> Result<()> {
         let Pipeline {
             probes,
@@ -267,11 +279,17 @@ impl Pipeline {
         for e in self.decoder.expire(self.reorder.horizon()) {
             self.reorder.push(e);
         }
-        for e in self.reorder.release(false) {
+        let mut released = std::mem::take(&mut self.released);
+        self.reorder.release(false, |e| {
+            released.push(e);
+            Ok(())
+        })?;
+        for e in released.drain(..) {
             self.totals.events += 1;
             self.check_rules(&e);
-            sink(&e)?;
+            sink(e)?;
         }
+        self.released = released;
         Ok(())
     }
 
@@ -301,15 +319,20 @@ impl Pipeline {
     }
 
     /// Detaches the programs and hands `sink` every event still held back.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(&Event) -> Result<()>) -> Result<()> {
+    pub fn finish(&mut self, sink: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
         self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
         for e in self.decoder.finish() {
             self.reorder.push(e);
         }
-        for e in self.reorder.release(true) {
+        let mut released = std::mem::take(&mut self.released);
+        self.reorder.release(true, |e| {
+            released.push(e);
+            Ok(())
+        })?;
+        for e in released.drain(..) {
             self.totals.events += 1;
             self.check_rules(&e);
-            sink(&e)?;
+            sink(e)?;
         }
         self.clocks.push(clock::pair());
         self.totals.late_events = self.reorder.late;

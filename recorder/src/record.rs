@@ -108,7 +108,7 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
 
     loop {
         pipeline.poll(POLL, &mut |e| {
-            ready.push(e.clone());
+            ready.push(e);
             Ok(())
         })?;
         for e in ready.drain(..) {
@@ -134,7 +134,7 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
         }
     }
     pipeline.finish(&mut |e| {
-        ready.push(e.clone());
+        ready.push(e);
         Ok(())
     })?;
     for e in ready.drain(..) {

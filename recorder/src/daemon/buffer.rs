@@ -74,11 +74,11 @@ impl RollingBuffer {
         }
     }
 
-    pub fn push(&mut self, e: &Event) -> Result<()> {
+    pub fn push(&mut self, e: Event) -> Result<()> {
         if self.pending.is_empty() {
             self.pending_since = Instant::now();
         }
-        self.pending.push(e.clone());
+        self.pending.push(e);
         if self.pending.len() >= CHUNK_EVENTS {
             self.flush()?;
         }
@@ -230,7 +230,7 @@ mod tests {
         let mut b = RollingBuffer::new(Duration::from_secs(30), u64::MAX, snapshot(0));
         for s in 0..10u64 {
             for i in 0..100 {
-                b.push(&event(s * 10 * sec + i * sec / 10)).expect("push");
+                b.push(event(s * 10 * sec + i * sec / 10)).expect("push");
             }
             b.roll(snapshot((s + 1) * 10 * sec), Vec::new(), Vec::new())
                 .expect("roll");
@@ -256,7 +256,7 @@ mod tests {
     fn the_byte_cap_evicts_oldest_first() {
         let mut b = RollingBuffer::new(Duration::from_secs(3600), 1, snapshot(0));
         for s in 0..5u64 {
-            b.push(&event(s)).expect("push");
+            b.push(event(s)).expect("push");
             b.roll(snapshot(s + 1), Vec::new(), Vec::new())
                 .expect("roll");
         }
