@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::procs::ProcessTree;
 use crate::scan::{self, Plan, TreeNeed};
+use base64::Engine as _;
+
 use crate::select::TimeRange;
 use crate::style::printable;
 use crate::timefmt::Clock;
@@ -21,6 +23,9 @@ pub struct AlertRow {
     /// The time the payload itself claims, verbatim, if it has one.
     pub payload_time: Option<String>,
     pub summary: String,
+    /// The payload exactly as received (UTF-8, lossy) and its bytes in base64.
+    pub payload: String,
+    pub payload_base64: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -46,6 +51,10 @@ pub struct Summary {
     pub lost_by_pid: Vec<(u32, u64)>,
     pub damaged: bool,
     pub alerts: Vec<AlertRow>,
+    /// The window the daemon sealed (alert receipt - before .. + after, merged), RFC 3339;
+    /// null for captures recorded with `record`.
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
 }
 
 #[derive(Default)]
@@ -134,8 +143,14 @@ impl Summary {
                 received: clock.rfc3339(a.received_boot_ns),
                 payload_time: a.payload_time.clone(),
                 summary: a.summary.clone(),
+                payload: String::from_utf8_lossy(&a.payload).into_owned(),
+                payload_base64: base64::engine::general_purpose::STANDARD.encode(&a.payload),
             })
             .collect();
+        let setting =
+            |key: &str| -> Option<u64> { meta.host.as_ref()?.settings.get(key)?.parse().ok() };
+        s.window_start = setting("window_start_boot_ns").map(|t| clock.rfc3339(t));
+        s.window_end = setting("window_end_boot_ns").map(|t| clock.rfc3339(t));
         let plan = Plan {
             range: TimeRange::default(),
             pids: None,

@@ -78,6 +78,28 @@ fn falco_and_alertmanager_alerts_seal_the_window_around_them() {
         .wait_for_captures(1, Duration::from_secs(20))
         .expect("sealed");
     assert_window(&first[0], FALCO, "falco", 2 * SEC, SEC);
+    // The inspector's summary gives the alert verbatim and the sealed window.
+    let out = std::process::Command::new(aftertrace_tests::target_bin(
+        aftertrace_tests::INSPECTOR_BIN,
+    ))
+    .arg(&first[0])
+    .args(["summary", "--json"])
+    .output()
+    .expect("inspector");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+    assert_eq!(summary["alerts"][0]["payload"], FALCO);
+    assert_eq!(
+        summary["alerts"][0]["summary"],
+        "Terminal shell in container (Notice)"
+    );
+    assert_eq!(
+        summary["alerts"][0]["payload_time"],
+        "2021-06-11T16:31:56.746609046Z"
+    );
+    assert!(
+        summary["window_start"].is_string() && summary["window_end"].is_string(),
+        "{summary}"
+    );
     let name = first[0]
         .file_name()
         .expect("name")
