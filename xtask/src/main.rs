@@ -1,6 +1,8 @@
 //! Project tasks, so a newcomer needs two commands: `cargo xtask demo` and `cargo xtask test`.
 //! Both install what the machine lacks first (scripts/setup.sh, idempotent and quick when
-//! everything is present).
+//! everything is present). `cargo xtask bench` measures performance (see bench.rs).
+
+mod bench;
 
 use std::{
     io::{BufRead, BufReader},
@@ -37,6 +39,10 @@ enum Task {
     },
     /// Only install what the machine lacks (apt packages, nightly rust-src, bpf-linker).
     Setup,
+    /// Measure overhead against bare runs and peers (strace, bpftrace, auditd), recorder CPU,
+    /// drops, bytes per syscall and the inspector on synthetic captures; writes a table,
+    /// OUT/report.md, OUT/results.json and OUT/chart.png (as root).
+    Bench(bench::BenchArgs),
 }
 
 fn root() -> PathBuf {
@@ -81,6 +87,7 @@ fn main() -> Result<()> {
             run(cargo().args(["build", "--release", "--workspace", "--bins"]))?;
             demo(&root().join(output))
         }
+        Task::Bench(args) => bench::main(args),
     }
 }
 
