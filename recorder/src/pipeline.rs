@@ -279,8 +279,14 @@ impl Pipeline {
         for e in self.decoder.expire(self.reorder.horizon()) {
             self.reorder.push(e);
         }
+        self.hand_over(false, sink)
+    }
+
+    /// Releases the events the reorder window lets go (all of them with `all`): counted,
+    /// checked against the rules, and handed to `sink` in order.
+    fn hand_over(&mut self, all: bool, sink: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
         let mut released = std::mem::take(&mut self.released);
-        self.reorder.release(false, |e| {
+        self.reorder.release(all, |e| {
             released.push(e);
             Ok(())
         })?;
@@ -324,16 +330,7 @@ impl Pipeline {
         for e in self.decoder.finish() {
             self.reorder.push(e);
         }
-        let mut released = std::mem::take(&mut self.released);
-        self.reorder.release(true, |e| {
-            released.push(e);
-            Ok(())
-        })?;
-        for e in released.drain(..) {
-            self.totals.events += 1;
-            self.check_rules(&e);
-            sink(e)?;
-        }
+        self.hand_over(true, sink)?;
         self.clocks.push(clock::pair());
         self.totals.late_events = self.reorder.late;
         self.totals.drops = self.ledger.totals();
