@@ -755,10 +755,13 @@ pub fn markdown(r: &Results) -> String {
 
 /// Figures issue 5 asks for whose subject has not landed.
 pub const NOT_YET: &str = "\
-- Trigger-to-sealed latency: the bench does not drive alert triggers yet (the triggers issue).
-- TUI first screen and keypress latency: the bench does not drive the TUI yet (the TUI issue).";
+- TUI first screen and keypress latency: the bench does not drive the TUI yet (measured by \
+`cargo run --release -p aftertrace-inspector --example tui_bench -- FILE`).";
 
 pub const METHOD: &str = "\
+- Trigger-to-sealed latency: `aftertrace-recorder run --before 1s --after 1s` records; Falco's \
+sample alert is POSTed; the time until its capture is in the directory, minus the 1 s \
+post-window, is the figure.
 - Each workload runs bare, under `aftertrace-recorder record --duration 600s -o FILE` (started \
 in the background before the runs, stopped with SIGINT after them; it records the whole node), \
 under `strace -f -o /dev/null`, under bpftrace printing every raw `sys_enter` (six arguments) \
