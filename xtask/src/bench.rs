@@ -141,8 +141,23 @@ fn bench(args: BenchArgs) -> Result<()> {
     if use_debug {
         eprintln!("bench: --quick uses the debug binaries (target/debug): its figures are not representative");
         super::run(super::cargo().args(["build", "--workspace", "--bins"]))?;
+        super::run(super::cargo().args([
+            "build",
+            "-p",
+            "aftertrace-inspector",
+            "--example",
+            "tui_bench",
+        ]))?;
     } else {
         super::run(super::cargo().args(["build", "--release", "--workspace", "--bins"]))?;
+        super::run(super::cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "aftertrace-inspector",
+            "--example",
+            "tui_bench",
+        ]))?;
     }
     let bin = root.join(if use_debug {
         "target/debug"
@@ -890,9 +905,37 @@ fn inspector(ctx: &Ctx, results: &mut Results) -> Result<()> {
             None => timed(vec!["events".into(), "--json".into()]),
         };
         run.peak_rss_kib = (peak > 0).then_some(peak);
+        tui(ctx, &file, &mut run, results);
         results.inspector.push(run);
     }
     Ok(())
+}
+
+/// The TUI's first screen and Events keypresses, through the inspector's own
+/// update+render path into a TestBackend (its `tui_bench` example, built with the binaries).
+fn tui(ctx: &Ctx, file: &Path, run: &mut InspectorRun, results: &mut Results) {
+    let example = ctx.bin.join("examples/tui_bench");
+    let out = Command::new(&example)
+        .arg(file)
+        .arg("200")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let parsed = out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+    match parsed {
+        Some(v) => {
+            run.tui_first_screen_ms = v["first_screen_ms"].as_f64();
+            run.tui_key_median_ms = v["key_median_ms"].as_f64();
+            run.tui_key_p99_ms = v["key_p99_ms"].as_f64();
+        }
+        None => results.problems.push(format!(
+            "the TUI bench ({}) gave no figures",
+            example.display()
+        )),
+    }
 }
 
 /// The filter expression to time, if this inspector has `events --filter`.

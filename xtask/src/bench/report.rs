@@ -120,6 +120,10 @@ pub struct InspectorRun {
     pub commands_s: Option<f64>,
     pub filter_s: Option<f64>,
     pub peak_rss_kib: Option<u64>,
+    /// The TUI through its update and render path (inspector's `tui_bench` example).
+    pub tui_first_screen_ms: Option<f64>,
+    pub tui_key_median_ms: Option<f64>,
+    pub tui_key_p99_ms: Option<f64>,
 }
 
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -302,6 +306,26 @@ impl Results {
             secs(f),
             "<= 1 s",
             verdict(f, &|v| v <= 1.0),
+        );
+        let first = big.and_then(|b| b.tui_first_screen_ms);
+        push(
+            "#10",
+            format!("TUI first screen ({label})"),
+            first.map_or("-".into(), |ms| format!("{ms:.0} ms")),
+            "<= 300 ms",
+            verdict(first, &|v| v <= 300.0),
+        );
+        let p99 = big.and_then(|b| b.tui_key_p99_ms);
+        push(
+            "#10",
+            format!(
+                "TUI Events keypress, p99 ({label}; median {})",
+                big.and_then(|b| b.tui_key_median_ms)
+                    .map_or("-".into(), |ms| format!("{ms:.1} ms"))
+            ),
+            p99.map_or("-".into(), |ms| format!("{ms:.1} ms")),
+            "<= 50 ms",
+            verdict(p99, &|v| v <= 50.0),
         );
         let latency = if self.trigger_latency_ms.is_empty() {
             None
