@@ -754,7 +754,6 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(s, "## {title}\n\n{}", t.markdown());
     }
     let _ = writeln!(s, "## Method\n\n{}\n", METHOD);
-    let _ = writeln!(s, "## Not measured yet\n\n{}\n", NOT_YET);
     let skipped: Vec<String> = r
         .peers
         .iter()
@@ -776,11 +775,6 @@ pub fn markdown(r: &Results) -> String {
     }
     s
 }
-
-/// Figures issue 5 asks for whose subject has not landed.
-pub const NOT_YET: &str = "\
-- TUI first screen and keypress latency: the bench does not drive the TUI yet (measured by \
-`cargo run --release -p aftertrace-inspector --example tui_bench -- FILE`).";
 
 pub const METHOD: &str = "\
 - Trigger-to-sealed latency: `aftertrace-recorder run --before 1s --after 1s` records; Falco's \
