@@ -34,3 +34,23 @@ pub fn require_root() {
          `sudo -E cargo test -p aftertrace-tests`"
     );
 }
+
+/// Runs `aftertrace-inspector CAPTURE SUBCOMMAND --json` and parses its output, one JSON
+/// object per line; panics (failing the test) if the inspector fails or a line is not JSON.
+pub fn inspector_json(capture: &std::path::Path, subcommand: &str) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(target_bin(INSPECTOR_BIN))
+        .arg(capture)
+        .args([subcommand, "--json"])
+        .output()
+        .expect("run the inspector");
+    assert!(
+        out.status.success(),
+        "inspector {subcommand} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 JSON")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}

@@ -3,11 +3,7 @@
 //! before the capture is read. The capture must hold each act decoded, attributed to the
 //! container's full id, with its name and image and the right process ancestry.
 
-use std::{path::Path, process::Command};
-
-use aftertrace_tests::{
-    podman, recorder::BackgroundRecorder, require_root, target_bin, INSPECTOR_BIN,
-};
+use aftertrace_tests::{inspector_json, podman, recorder::BackgroundRecorder, require_root};
 use capture_format::CaptureReader;
 use serde_json::Value;
 
@@ -22,23 +18,6 @@ wait
 echo x > /tmp/a
 mv /tmp/a /tmp/b
 "#;
-
-fn json_lines(capture: &Path, sub: &str) -> Vec<Value> {
-    let out = Command::new(target_bin(INSPECTOR_BIN))
-        .arg(capture)
-        .args([sub, "--json"])
-        .output()
-        .expect("inspector");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
 
 #[test]
 fn container_acts_are_decoded_and_attributed() {
@@ -75,7 +54,7 @@ fn container_acts_are_decoded_and_attributed() {
         "the container's own /etc/passwd was read"
     );
 
-    let events = json_lines(&capture, "events");
+    let events = inspector_json(&capture, "events");
     let ours: Vec<&Value> = events
         .iter()
         .filter(|e| e["container_id"] == run.id.as_str())
@@ -138,7 +117,7 @@ fn container_acts_are_decoded_and_attributed() {
     });
 
     // Ancestry: the dropped script ran as a child of the container's bash.
-    let commands = json_lines(&capture, "commands");
+    let commands = inspector_json(&capture, "commands");
     let bash = commands
         .iter()
         .find(|c| c["argv"][0] == "bash" && c["container_id"] == run.id.as_str())

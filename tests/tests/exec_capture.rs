@@ -10,30 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aftertrace_tests::{podman, require_root, target_bin, INSPECTOR_BIN, RECORDER_BIN};
+use aftertrace_tests::{inspector_json, podman, require_root, target_bin, RECORDER_BIN};
 use serde_json::Value;
 
 /// Recordings attach programs to every syscall on the node: one at a time keeps them from
 /// slowing each other down and keeps their drop counts meaningful.
 static RECORDING: Mutex<()> = Mutex::new(());
-
-fn commands_json(capture: &Path) -> Vec<Value> {
-    let out = Command::new(target_bin(INSPECTOR_BIN))
-        .arg(capture)
-        .args(["commands", "--json"])
-        .output()
-        .expect("run the inspector");
-    assert!(
-        out.status.success(),
-        "inspector failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8 JSON")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
 
 fn argv(c: &Value) -> Vec<&str> {
     c["argv"]
@@ -87,7 +69,7 @@ fn records_users_parents_and_in_place_exec() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("hi\n"));
 
-    let cmds = commands_json(&capture);
+    let cmds = inspector_json(&capture, "commands");
     let bash = find(&cmds, &["bash", "-c", script]);
     let setpriv = find(&cmds, &["setpriv", "--reuid", "65534", "cat", "/tmp/x"]);
     let cat = find(&cmds, &["cat", "/tmp/x"]);
@@ -157,7 +139,7 @@ fn passes_on_the_command_exit_code_and_lists_its_commands() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cmds = commands_json(&capture);
+    let cmds = inspector_json(&capture, "commands");
     find(&cmds, &["ls", "/"]);
     find(&cmds, &["id"]);
 
@@ -221,7 +203,7 @@ fn attributes_container_commands_to_the_container() {
     std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
     assert!(status.success(), "recorder failed: {status}: {rest}");
 
-    let cmds = commands_json(&capture);
+    let cmds = inspector_json(&capture, "commands");
     let cat = find(&cmds, &["cat", "/etc/hostname"]);
     let uname = find(&cmds, &["uname", "-r"]);
     let bash = find(&cmds, &["bash", "-c", "cat /etc/hostname; uname -r"]);

@@ -2,28 +2,11 @@
 //! byte; a script piped through `base64 -d | bash`, whole; and an ordinary 100 KiB data
 //! write cut at the snaplen with its original length recorded.
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
-use aftertrace_tests::{require_root, target_bin, INSPECTOR_BIN, RECORDER_BIN};
+use aftertrace_tests::{inspector_json, require_root, target_bin, RECORDER_BIN};
 use base64::Engine as _;
 use serde_json::Value;
-
-fn events(capture: &Path) -> Vec<Value> {
-    let out = Command::new(target_bin(INSPECTOR_BIN))
-        .arg(capture)
-        .args(["events", "--json"])
-        .output()
-        .expect("inspector");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect()
-}
 
 fn data(e: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -74,7 +57,7 @@ fn scripts_are_kept_whole_and_data_is_cut() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ev = events(&capture);
+    let ev = inspector_json(&capture, "events");
 
     // bash opens the script, then reads it (on whatever fd it moves it to) in 8 KiB reads.
     let big = format!("{}/big.sh", d.display());

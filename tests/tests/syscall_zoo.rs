@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::Command};
 
-use aftertrace_tests::{repo_root, require_root, target_bin, INSPECTOR_BIN, RECORDER_BIN};
+use aftertrace_tests::{inspector_json, repo_root, require_root, target_bin, RECORDER_BIN};
 use serde_json::Value;
 
 fn build_zoo(dir: &Path) -> std::path::PathBuf {
@@ -17,24 +17,6 @@ fn build_zoo(dir: &Path) -> std::path::PathBuf {
         .expect("run cc (apt-get install gcc libc6-dev)");
     assert!(status.success(), "building the zoo failed");
     out
-}
-
-fn events(capture: &Path) -> Vec<Value> {
-    let out = Command::new(target_bin(INSPECTOR_BIN))
-        .arg(capture)
-        .args(["events", "--json"])
-        .output()
-        .expect("run the inspector");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
 }
 
 struct Zoo<'a> {
@@ -79,7 +61,7 @@ fn every_decoded_syscall_comes_back_with_its_values() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let all = events(&capture);
+    let all = inspector_json(&capture, "events");
     let zoo_exec = all
         .iter()
         .find(|e| e["kind"] == "exec" && e["args"]["argv"][1] == d)
