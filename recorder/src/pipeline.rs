@@ -346,8 +346,12 @@ impl Pipeline {
         }
     }
 
-    /// Clock pairs taken since the last call (the last one is kept as the next start).
+    /// Clock pairs taken since the last call, closed by one taken now, so whatever span
+    /// they cover (a segment rotated after less than CLOCK_PAIR_INTERVAL) has a pair at
+    /// each end. The closing pair is kept as the next span's start.
     pub fn take_clocks(&mut self) -> Vec<ClockPair> {
+        self.clocks.push(clock::pair());
+        self.last_pair = Instant::now();
         let last = *self.clocks.last().expect("at least one pair");
         std::mem::replace(&mut self.clocks, vec![last])
     }
