@@ -45,7 +45,8 @@ pub struct Summary {
     pub containers: Vec<String>,
     /// Losses counted in the kernel, by cause, summed over CPUs and time (ring_full,
     /// scratch_full and regs_unreadable lose records; unreadable marks a parameter whose
-    /// user memory could not be read, in a record that was kept).
+    /// user memory could not be read, in a record that was kept; data_lost cuts a
+    /// full-payload buffer beyond its first 8 KiB, in a record that was kept).
     pub dropped: Vec<(String, u64)>,
     /// Lost syscall records broken down by process: the same losses seen per pid.
     pub lost_by_pid: Vec<(u32, u64)>,

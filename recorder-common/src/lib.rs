@@ -9,6 +9,8 @@ pub mod kind {
     pub const FORK: u32 = 3;
     pub const EXIT: u32 = 4;
     pub const CGROUP_MKDIR: u32 = 5;
+    /// More of a full-payload buffer ([`DataMoreRecord`]).
+    pub const DATA_MORE: u32 = 6;
 }
 
 /// Bytes of a new cgroup's path kept.
@@ -30,6 +32,34 @@ pub mod syscall_flags {
     pub const EXIT_HALF: u32 = 1 << 2;
     /// Emitted at sys_enter for a syscall that never returns (exit, exit_group).
     pub const NO_RETURN: u32 = 1 << 3;
+    /// Its BUF item holds the first [`super::MAX_ITEM`] bytes of a full-payload buffer;
+    /// the rest follows in [`super::DataMoreRecord`]s of the same thread.
+    pub const CONTINUED: u32 = 1 << 4;
+}
+
+/// `flags` bits of [`DataMoreRecord`].
+pub mod data_more_flags {
+    /// The buffer's last piece (up to the payload cap).
+    pub const LAST: u32 = 1 << 0;
+    /// User memory could not be read from `offset` on: nothing more follows.
+    pub const UNREADABLE: u32 = 1 << 1;
+}
+
+/// The next piece (at most [`MAX_ITEM`] bytes, `len` of them following this header) of the
+/// BUF item of the syscall record flagged `CONTINUED` that this thread emitted last.
+/// Emitted right after it, in the same program run, so nothing of the thread's comes in
+/// between; a piece the ring had no room for ends the sequence (counted as DATA_LOST).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataMoreRecord {
+    /// `ts` is the syscall record's.
+    pub header: RecordHeader,
+    /// Where this piece starts in the buffer.
+    pub offset: u64,
+    /// Bytes of data following this header.
+    pub len: u32,
+    /// [`data_more_flags`].
+    pub flags: u32,
 }
 
 /// Kinds of decoded parameters following a [`SyscallRecord`].
@@ -171,6 +201,15 @@ pub struct ParamHeader {
 /// payload kept per syscall where the full-payload policy applies (interpreters' reads,
 /// writes of scripts and executables).
 pub const MAX_ITEM: usize = 8192;
+/// Default cap on a full-payload buffer (an interpreter's read of a whole script, a
+/// written executable): the first MAX_ITEM bytes in the syscall record, the rest in
+/// DATA_MORE pieces. The kernel side can carry at most [`FULL_PAYLOAD_LIMIT`].
+pub const FULL_PAYLOAD_DEFAULT: u32 = 1 << 20;
+/// What one syscall's pieces can reach: the programs chain at most 32 tail calls of
+/// [`MORE_PIECES_PER_CALL`] pieces each.
+pub const FULL_PAYLOAD_LIMIT: u32 = MAX_ITEM as u32 * (1 + 32 * MORE_PIECES_PER_CALL);
+/// DATA_MORE pieces one run of the continuation program emits before it tail-calls itself.
+pub const MORE_PIECES_PER_CALL: u32 = 8;
 /// Per-CPU scratch where variable-size records are assembled before `bpf_ringbuf_output`.
 /// Twice the largest record, so that masked offsets keep the verifier convinced.
 pub const SCRATCH_SIZE: usize = 65536;
@@ -329,7 +368,10 @@ pub mod drop_cause {
     pub const SCRATCH_FULL: u32 = 2;
     /// The syscall's saved registers could not be read: the record was lost.
     pub const REGS_UNREADABLE: u32 = 3;
-    pub const COUNT: u32 = 4;
+    /// A piece of a full-payload buffer beyond the first MAX_ITEM bytes found no room in
+    /// the ring: the record is kept, its data cut there.
+    pub const DATA_LOST: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 #[cfg(feature = "user")]
@@ -362,5 +404,6 @@ mod tests {
         assert_eq!(size_of::<ExitRecord>(), 24 + 8);
         assert_eq!(size_of::<KernelOffsets>(), 18 * 4);
         assert_eq!(size_of::<CgroupMkdirRecord>(), 24 + 8 + 4 + 4 + 256);
+        assert_eq!(size_of::<DataMoreRecord>(), 24 + 8 + 4 + 4);
     }
 }

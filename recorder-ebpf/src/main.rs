@@ -26,16 +26,17 @@ use aya_ebpf::{
         },
     },
     macros::{map, raw_tracepoint},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::RawTracePointContext,
     EbpfContext,
 };
 use recorder_common::{
-    drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags, proc_flags,
-    syscall_flags, CgroupMkdirRecord, ExecRecord, ExitRecord, ForkRecord, InterpreterKey,
-    KernelOffsets, ParamHeader, ParamSpec, RecordHeader, SyscallPolicy, SyscallRecord,
-    EXEC_ARGS_MAX, EXEC_FILENAME_MAX, INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR,
-    MAX_STR, MAX_SYSCALL_NR, SCRATCH_SIZE,
+    data_more_flags, drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags,
+    proc_flags, syscall_flags, CgroupMkdirRecord, DataMoreRecord, ExecRecord, ExitRecord,
+    ForkRecord, InterpreterKey, KernelOffsets, ParamHeader, ParamSpec, RecordHeader, SyscallPolicy,
+    SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, FULL_PAYLOAD_DEFAULT, FULL_PAYLOAD_LIMIT,
+    INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR, MAX_STR, MAX_SYSCALL_NR,
+    MORE_PIECES_PER_CALL, SCRATCH_SIZE,
 };
 
 /// Offsets into kernel structures, set by userspace from BTF before load.
@@ -77,7 +78,31 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(drop_cause::COUNT
 #[repr(C)]
 struct Scratch {
     buf: [u8; SCRATCH_SIZE],
+    /// The rest of a full-payload buffer, handed from `sys_exit` to `sys_exit_more`
+    /// (a tail call: same CPU, same run).
+    more: More,
 }
+
+/// What is left of a full-payload buffer beyond its first MAX_ITEM bytes.
+#[repr(C)]
+struct More {
+    /// User address of the next piece.
+    src: u64,
+    /// Offset of the next piece in the buffer.
+    offset: u64,
+    /// Bytes still to emit (0: nothing pending).
+    left: u64,
+    /// The syscall record's time, repeated in every piece.
+    ts: u64,
+}
+
+/// Slot 0: `sys_exit_more`, which emits the pieces and tail-calls itself for more.
+#[map]
+static MORE_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// Cap on a full-payload buffer (bytes, at most FULL_PAYLOAD_LIMIT), set by userspace.
+#[no_mangle]
+static FULL_PAYLOAD: u32 = FULL_PAYLOAD_DEFAULT;
 
 /// One slot per CPU, indexed by CPU number (userspace sizes it to the possible CPUs). Not a
 /// per-CPU array: those cap values at 32 KiB.
@@ -263,20 +288,25 @@ fn payload_len(len: u64, fd: u32) -> u64 {
     if len <= snap {
         return len;
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    // SAFETY: map lookups by value.
-    let flags = unsafe { PROC_FLAGS.get(&tgid) }.copied().unwrap_or(0);
-    // An interpreter's I/O, and a terminal session's standard streams, are kept whole.
-    let full = flags & proc_flags::INTERPRETER != 0
-        || (flags & proc_flags::CONTROLLING_TTY != 0 && fd <= 2)
-        || unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some();
-    if !full {
+    if !full_payload(fd) {
         snap
     } else if len < MAX_ITEM as u64 {
         len
     } else {
         MAX_ITEM as u64
     }
+}
+
+/// Whether I/O on `fd` of the current process is kept whole: an interpreter's, a terminal
+/// session's standard streams, or an fd marked in FULL_FDS.
+#[inline(always)]
+fn full_payload(fd: u32) -> bool {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // SAFETY: map lookups by value.
+    let flags = unsafe { PROC_FLAGS.get(&tgid) }.copied().unwrap_or(0);
+    flags & proc_flags::INTERPRETER != 0
+        || (flags & proc_flags::CONTROLLING_TTY != 0 && fd <= 2)
+        || unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some()
 }
 
 #[inline(always)]
@@ -347,10 +377,12 @@ unsafe fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
     let mut flags = if compat { syscall_flags::COMPAT } else { 0 };
     if pol.flags & policy_flags::NO_RETURN != 0 {
         flags |= syscall_flags::NO_RETURN;
-        emit_syscall(nr, flags, &args, 0, &SyscallPolicy::default())
+        emit_syscall(nr, flags, &args, 0, &SyscallPolicy::default())?;
     } else {
-        emit_syscall(nr, flags | syscall_flags::ENTER_HALF, &args, 0, &pol)
+        // Paths and strings only at enter (execve's): nothing continues.
+        emit_syscall(nr, flags | syscall_flags::ENTER_HALF, &args, 0, &pol)?;
     }
+    Ok(())
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -385,19 +417,26 @@ unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         follow_dup(pol.flags, &args, ret);
     }
     if pol.flags & policy_flags::AT_ENTER != 0 {
-        return emit_syscall(
+        emit_syscall(
             nr,
             flags | syscall_flags::EXIT_HALF,
             &args,
             ret,
             &SyscallPolicy::default(),
-        );
+        )?;
+        return Ok(());
     }
-    emit_syscall(nr, flags, &args, ret, &pol)
+    if emit_syscall(nr, flags, &args, ret, &pol)? {
+        // The rest of a full-payload buffer; on failure (no program in the slot) the
+        // record stands as it is, marked cut.
+        let _ = MORE_PROGS.tail_call(ctx, 0);
+    }
+    Ok(())
 }
 
 /// Writes one syscall record: straight into the ring when there is nothing to copy from
-/// user memory, else assembled in the per-CPU scratch with its parameter items.
+/// user memory, else assembled in the per-CPU scratch with its parameter items. Returns
+/// whether a full-payload buffer continues in DATA_MORE pieces (`sys_exit_more`).
 #[inline(always)]
 unsafe fn emit_syscall(
     nr: u32,
@@ -405,7 +444,7 @@ unsafe fn emit_syscall(
     args: &[u64; 8],
     ret: i64,
     pol: &SyscallPolicy,
-) -> Result<(), i64> {
+) -> Result<bool, i64> {
     let record = SyscallRecord {
         header: header(kind::SYSCALL, bpf_ktime_get_boot_ns()),
         nr,
@@ -424,13 +463,15 @@ unsafe fn emit_syscall(
             }
             None => count_lost_record(drop_cause::RING_FULL),
         }
-        return Ok(());
+        return Ok(false);
     }
     let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
         count_lost_record(drop_cause::SCRATCH_FULL);
-        return Ok(());
+        return Ok(false);
     };
     let buf = (*scratch).buf.as_mut_ptr();
+    let more = addr_of_mut!((*scratch).more);
+    (*more).left = 0;
     let mut off = size_of::<SyscallRecord>();
     let mut nparams = 0u32;
     for i in 0..MAX_PARAMS {
@@ -466,16 +507,90 @@ unsafe fn emit_syscall(
     // SAFETY: the scratch is a map value, 8-byte aligned.
     #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
     let rec = buf as *mut SyscallRecord;
+    let continued = (*more).left > 0;
+    (*more).ts = record.header.ts;
     rec.write(SyscallRecord {
         params_len: (off - size_of::<SyscallRecord>().min(off)) as u32,
         nparams,
+        flags: if continued {
+            flags | syscall_flags::CONTINUED
+        } else {
+            flags
+        },
         ..record
     });
     let data = core::slice::from_raw_parts(buf as *const u8, off);
     if EVENTS.output(data, wakeup_output(off as u64)).is_err() {
         count_lost_record(drop_cause::RING_FULL);
+        return Ok(false);
     }
-    Ok(())
+    Ok(continued)
+}
+
+/// Emits the rest of a full-payload buffer that `sys_exit` left in the scratch, as
+/// DATA_MORE pieces of up to MAX_ITEM bytes, MORE_PIECES_PER_CALL per run, tail-calling
+/// itself for more (the kernel allows 33 runs in a chain; FULL_PAYLOAD_LIMIT fits in them).
+/// Loaded, not attached: reached only through MORE_PROGS.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_more(ctx: RawTracePointContext) -> i32 {
+    // SAFETY: the per-CPU scratch, which the run that tail-called here filled.
+    unsafe { emit_more(&ctx) };
+    0
+}
+
+#[inline(always)]
+unsafe fn emit_more(ctx: &RawTracePointContext) {
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        return;
+    };
+    let buf = (*scratch).buf.as_mut_ptr();
+    let more = addr_of_mut!((*scratch).more);
+    #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
+    let rec = buf as *mut DataMoreRecord;
+    let data = buf.add(size_of::<DataMoreRecord>());
+    for _ in 0..MORE_PIECES_PER_CALL {
+        let left = (*more).left;
+        if left == 0 {
+            return;
+        }
+        let n = if left < MAX_ITEM as u64 {
+            left
+        } else {
+            MAX_ITEM as u64
+        };
+        let n32 = (n as u32) & (2 * MAX_ITEM as u32 - 1);
+        if n32 == 0 || n32 > MAX_ITEM as u32 {
+            (*more).left = 0;
+            return;
+        }
+        let mut piece = DataMoreRecord {
+            header: header(kind::DATA_MORE, (*more).ts),
+            offset: (*more).offset,
+            len: n32,
+            flags: if n == left { data_more_flags::LAST } else { 0 },
+        };
+        if probe_read_user_raw(data as *mut c_void, n32, (*more).src as *const c_void) != 0 {
+            count_drop(drop_cause::UNREADABLE);
+            piece.len = 0;
+            piece.flags = data_more_flags::UNREADABLE;
+            (*more).left = 0;
+        } else {
+            (*more).src += n;
+            (*more).offset += n;
+            (*more).left = left - n;
+        }
+        rec.write(piece);
+        let len = size_of::<DataMoreRecord>() + piece.len as usize;
+        let bytes = core::slice::from_raw_parts(buf as *const u8, len);
+        if EVENTS.output(bytes, wakeup_output(len as u64)).is_err() {
+            count_drop(drop_cause::DATA_LOST);
+            (*more).left = 0;
+            return;
+        }
+    }
+    if (*more).left > 0 && MORE_PROGS.tail_call(ctx, 0).is_err() {
+        (*more).left = 0;
+    }
 }
 
 /// A duplicated fd is what its original was: full payload or not (dd writes the file it
@@ -697,11 +812,20 @@ unsafe fn capture_param(
                     } else {
                         MAX_ITEM as u64
                     };
+                    continue_buffer(buf, ptr, len);
                     return (
                         put_user_bytes(buf, off, slot, param_kind::BUF, ptr, full, len),
                         1,
                     );
                 }
+            }
+            // Kept whole but longer than one item (a script read in one go, as python
+            // and perl do): the rest follows in pieces.
+            if keep == MAX_ITEM as u64
+                && len > MAX_ITEM as u64
+                && (snaplen() < MAX_ITEM as u64 || full_payload(fd))
+            {
+                continue_buffer(buf, ptr, len);
             }
             (next, 1)
         }
@@ -761,6 +885,29 @@ unsafe fn capture_param(
         }
         _ => (off, 0),
     }
+}
+
+/// Leaves what lies beyond the first MAX_ITEM bytes of a full-payload buffer of `len`
+/// bytes at `src` (up to the FULL_PAYLOAD cap) for `sys_exit_more`.
+#[inline(always)]
+unsafe fn continue_buffer(buf: *mut u8, src: u64, len: u64) {
+    // SAFETY: a plain global set before load.
+    let cap = read_volatile(addr_of!(FULL_PAYLOAD)) as u64;
+    let cap = if cap > FULL_PAYLOAD_LIMIT as u64 {
+        FULL_PAYLOAD_LIMIT as u64
+    } else {
+        cap
+    };
+    let end = if len < cap { len } else { cap };
+    if end <= MAX_ITEM as u64 {
+        return;
+    }
+    // `buf` is the start of the Scratch, whose `more` follows the buffer.
+    #[expect(clippy::cast_ptr_alignment, reason = "the scratch is 8-byte aligned")]
+    let more = buf.add(SCRATCH_SIZE) as *mut More;
+    (*more).src = src + MAX_ITEM as u64;
+    (*more).offset = MAX_ITEM as u64;
+    (*more).left = end - MAX_ITEM as u64;
 }
 
 /// How many iovecs are followed; the data of later ones is counted in `orig_len` only.

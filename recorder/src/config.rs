@@ -44,6 +44,9 @@ pub struct DaemonConfig {
     pub max_captures: usize,
     /// Bytes of I/O data kept per buffer.
     pub snaplen: u32,
+    /// Bytes kept of one buffer under the full-payload policy.
+    #[serde(deserialize_with = "size")]
+    pub payload_cap: u64,
     /// Rules file (YAML); unset for the built-in rules, "none" for no rules.
     pub rules: Option<PathBuf>,
     /// Largest HTTP request body accepted.
@@ -68,6 +71,7 @@ impl Default for DaemonConfig {
             max_captures_bytes: 10 << 30,
             max_captures: 200,
             snaplen: 256,
+            payload_cap: recorder_common::FULL_PAYLOAD_DEFAULT as u64,
             rules: None,
             max_request_bytes: 1 << 20,
         }

@@ -8,9 +8,9 @@ use capture_format::{
     ForkEvent, Param, ParamValue, SockAddr, SyscallEvent,
 };
 use recorder_common::{
-    exec_flags, kind, param_flags, param_kind, syscall_flags, CgroupMkdirRecord, ExecRecord,
-    ExitRecord, ForkRecord, ParamHeader, RecordHeader, SyscallRecord, EXEC_ARGS_MAX,
-    EXEC_FILENAME_MAX,
+    data_more_flags, exec_flags, kind, param_flags, param_kind, syscall_flags, CgroupMkdirRecord,
+    DataMoreRecord, ExecRecord, ExitRecord, ForkRecord, ParamHeader, RecordHeader, SyscallRecord,
+    EXEC_ARGS_MAX, EXEC_FILENAME_MAX,
 };
 
 /// A ring-buffer record that does not match any known layout: a recorder/program version
@@ -29,11 +29,16 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
 }
 
 /// Turns records into events, joining the two halves of syscalls whose parameters are
-/// read at sys_enter (execve) by thread id.
+/// read at sys_enter (execve) by thread id, and full-payload buffers with the pieces that
+/// follow them.
 #[derive(Default)]
 pub struct Decoder {
     /// Enter halves waiting for their exit, by thread id.
     pending: HashMap<u32, Event>,
+    /// Syscalls whose buffer continues in DATA_MORE pieces, by thread id. The kernel emits
+    /// the pieces right after the record, in the same program run, so any other record of
+    /// the thread means no more pieces are coming (one was lost).
+    growing: HashMap<u32, Event>,
 }
 
 impl Decoder {
@@ -52,7 +57,21 @@ impl Decoder {
             tid: header.tid,
             body,
         };
+        if !self.growing.is_empty() && header.kind != kind::DATA_MORE {
+            if let Some(done) = self.growing.remove(&header.tid) {
+                emit(done);
+            }
+        }
         let body = match header.kind {
+            kind::DATA_MORE => {
+                let r: DataMoreRecord = read(bytes).ok_or(bad(header.kind))?;
+                let data = bytes
+                    .get(size_of::<DataMoreRecord>()..)
+                    .and_then(|d| d.get(..r.len as usize))
+                    .ok_or(bad(header.kind))?;
+                self.grow(&r, data, emit);
+                return Ok(());
+            }
             kind::SYSCALL => {
                 let (first, second) = self.syscall(bytes).ok_or(bad(header.kind))?;
                 first.into_iter().chain(second).for_each(emit);
@@ -179,26 +198,73 @@ impl Decoder {
             s.args = [0; 6];
             return Some((Some(event), None));
         }
+        if r.flags & syscall_flags::CONTINUED != 0 {
+            // Held until its last piece; a previous one of this thread is complete.
+            let previous = self.growing.insert(r.header.tid, event);
+            return Some((previous, None));
+        }
         Some((Some(event), None))
+    }
+
+    /// Appends a DATA_MORE piece to the buffer of its thread's growing syscall, and hands
+    /// the syscall over once the piece is the last. A piece that does not start where the
+    /// buffer ends (one was lost) is not glued on: the buffer stays marked cut there.
+    fn grow(&mut self, piece: &DataMoreRecord, data: &[u8], emit: &mut impl FnMut(Event)) {
+        let tid = piece.header.tid;
+        let Some(event) = self.growing.get_mut(&tid) else {
+            // Its syscall record was lost: nothing to attach the piece to.
+            return;
+        };
+        let mut fits = false;
+        if let EventBody::Syscall(s) = &mut event.body {
+            let buffer = s.params.iter_mut().find_map(|p| match &mut p.value {
+                ParamValue::Buffer(b) if b.cut == BufferCut::Snaplen => Some(b),
+                _ => None,
+            });
+            if let Some(b) = buffer {
+                if b.data.len() as u64 == piece.offset {
+                    b.data.extend_from_slice(data);
+                    if b.data.len() as u64 >= b.original_len {
+                        b.cut = BufferCut::Whole;
+                    }
+                    fits = true;
+                }
+            }
+        }
+        if !fits || piece.flags & (data_more_flags::LAST | data_more_flags::UNREADABLE) != 0 {
+            if let Some(done) = self.growing.remove(&tid) {
+                emit(done);
+            }
+        }
     }
 
     /// Enter halves that began before `ts`, handed over as enter-only events so that the
     /// file stays in time order: their exit, if it still comes, is kept as exit-only.
+    /// Growing syscalls whose pieces stopped coming are handed over as they are.
     pub fn expire(&mut self, ts: u64) -> Vec<Event> {
-        let old: Vec<u32> = self
-            .pending
-            .iter()
-            .filter(|(_, e)| e.ts < ts)
-            .map(|(tid, _)| *tid)
-            .collect();
-        old.iter()
-            .filter_map(|tid| self.pending.remove(tid))
-            .collect()
+        let mut out = Vec::new();
+        for held in [&mut self.pending, &mut self.growing] {
+            if held.is_empty() {
+                continue;
+            }
+            let old: Vec<u32> = held
+                .iter()
+                .filter(|(_, e)| e.ts < ts)
+                .map(|(tid, _)| *tid)
+                .collect();
+            out.extend(old.iter().filter_map(|tid| held.remove(tid)));
+        }
+        out
     }
 
     /// Enter halves still waiting when the recording ends, as enter-only events.
     pub fn finish(&mut self) -> Vec<Event> {
-        let mut v: Vec<Event> = self.pending.drain().map(|(_, e)| e).collect();
+        let mut v: Vec<Event> = self
+            .pending
+            .drain()
+            .chain(self.growing.drain())
+            .map(|(_, e)| e)
+            .collect();
         v.sort_by_key(|e| e.ts);
         v
     }
@@ -520,5 +586,121 @@ mod tests {
             panic!()
         };
         assert!(x.argv_truncated);
+    }
+
+    /// A syscall record flagged CONTINUED whose BUF item holds `first` of `total` bytes.
+    fn continued_record(tid: u32, first: &[u8], total: u64) -> Vec<u8> {
+        let mut rec = syscall_record(0, syscall_flags::CONTINUED, tid, 500, total as i64);
+        let h = ParamHeader {
+            slot: 1,
+            kind: param_kind::BUF,
+            flags: param_flags::CUT,
+            _pad: 0,
+            len: first.len() as u32,
+            orig_len: total,
+        };
+        let mut bytes = Vec::new();
+        rec.params_len = (size_of::<ParamHeader>() + first.len()) as u32;
+        rec.nparams = 1;
+        bytes.extend_from_slice(bytes_of(&rec));
+        bytes.extend_from_slice(bytes_of(&h));
+        bytes.extend_from_slice(first);
+        bytes
+    }
+
+    fn piece(tid: u32, offset: u64, data: &[u8], flags: u32) -> Vec<u8> {
+        let r = DataMoreRecord {
+            header: RecordHeader {
+                kind: kind::DATA_MORE,
+                cpu: 0,
+                ts: 500,
+                pid: tid,
+                tid,
+            },
+            offset,
+            len: data.len() as u32,
+            flags,
+        };
+        let mut bytes = bytes_of(&r).to_vec();
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    fn buffer_of(e: &Event) -> &Buffer {
+        let EventBody::Syscall(s) = &e.body else {
+            panic!("not a syscall: {e:?}")
+        };
+        match &s.params[0].value {
+            ParamValue::Buffer(b) => b,
+            other => panic!("not a buffer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn joins_a_full_payload_buffer_with_its_pieces() {
+        let script: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut d = Decoder::default();
+        assert!(
+            decode(&mut d, &continued_record(7, &script[..8192], 20_000))
+                .unwrap()
+                .is_empty()
+        );
+        // Another thread's record in between is unaffected.
+        one(&mut d, bytes_of(&syscall_record(39, 0, 8, 501, 8)));
+        assert!(decode(&mut d, &piece(7, 8192, &script[8192..16384], 0))
+            .unwrap()
+            .is_empty());
+        let e = one(
+            &mut d,
+            &piece(7, 16384, &script[16384..], data_more_flags::LAST),
+        );
+        let b = buffer_of(&e);
+        assert_eq!(b.data, script);
+        assert_eq!((b.original_len, b.cut), (20_000, BufferCut::Whole));
+    }
+
+    #[test]
+    fn a_lost_piece_cuts_the_buffer_there_and_never_glues_across_it() {
+        let script = vec![b'x'; 30_000];
+        let mut d = Decoder::default();
+        assert!(
+            decode(&mut d, &continued_record(7, &script[..8192], 30_000))
+                .unwrap()
+                .is_empty()
+        );
+        // The piece at 8192 was lost; the one at 16384 must not be appended.
+        let e = one(&mut d, &piece(7, 16384, &script[16384..24576], 0));
+        let b = buffer_of(&e);
+        assert_eq!((b.data.len(), b.cut), (8192, BufferCut::Snaplen));
+        // A piece whose syscall is gone is ignored.
+        assert!(decode(
+            &mut d,
+            &piece(7, 24576, &script[24576..], data_more_flags::LAST)
+        )
+        .unwrap()
+        .is_empty());
+
+        // Pieces that stop coming: the thread's next record hands the syscall over first.
+        assert!(
+            decode(&mut d, &continued_record(7, &script[..8192], 30_000))
+                .unwrap()
+                .is_empty()
+        );
+        let v = decode(&mut d, bytes_of(&syscall_record(39, 0, 7, 600, 7))).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(buffer_of(&v[0]).data.len(), 8192);
+        // ...and so do expiry and the end of the recording.
+        assert!(
+            decode(&mut d, &continued_record(9, &script[..8192], 30_000))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(d.expire(501).len(), 1);
+        assert!(
+            decode(&mut d, &continued_record(9, &script[..8192], 30_000))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(d.finish().len(), 1);
     }
 }

@@ -69,6 +69,10 @@ enum Cmd {
         /// Bytes of I/O data kept per read/write/send/recv buffer (at most 8192).
         #[arg(long, default_value_t = 256)]
         snaplen: u32,
+        /// Bytes kept of one buffer under the full-payload policy (a script an interpreter
+        /// reads in one go, a written executable), e.g. 1M; at most about 2M.
+        #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = config::parse_size)]
+        payload_cap: u64,
         /// Size of the kernel's event ring buffer in bytes (a power of two).
         #[arg(long, default_value_t = 64 << 20, hide = true)]
         ring_bytes: u32,
@@ -269,6 +273,7 @@ fn main() -> ExitCode {
             duration,
             chunk_bytes,
             snaplen,
+            payload_cap,
             ring_bytes,
             command,
         } => {
@@ -293,6 +298,7 @@ fn main() -> ExitCode {
                 probes: ProbeSettings {
                     snaplen,
                     ring_bytes,
+                    payload_cap: payload_cap.min(u32::MAX as u64) as u32,
                 },
                 rotation: (rotate_size.is_some() || rotate_time.is_some()).then_some(Rotation {
                     max_bytes: rotate_size,

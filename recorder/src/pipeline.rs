@@ -86,8 +86,13 @@ impl Reorder {
 }
 
 /// Names of `recorder_common::drop_cause` indices, as they appear in the drop ledger.
-const CAUSES: [&str; drop_cause::COUNT as usize] =
-    ["ring_full", "unreadable", "scratch_full", "regs_unreadable"];
+const CAUSES: [&str; drop_cause::COUNT as usize] = [
+    "ring_full",
+    "unreadable",
+    "scratch_full",
+    "regs_unreadable",
+    "data_lost",
+];
 
 /// Turns the kernel's cumulative per-CPU loss counters into ledger entries: one per
 /// (cause, CPU, polling interval) in which something was lost.

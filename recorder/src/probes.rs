@@ -5,13 +5,14 @@ use std::{os::fd::AsRawFd, path::Path, time::Duration};
 
 use anyhow::{anyhow, Context as _, Result};
 use aya::{
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use capture_format::Abi;
 use recorder_common::{
-    drop_cause, interpreter_key, proc_flags, InterpreterKey, KernelOffsets, SyscallPolicy, MAX_ITEM,
+    drop_cause, interpreter_key, proc_flags, InterpreterKey, KernelOffsets, SyscallPolicy,
+    FULL_PAYLOAD_DEFAULT, FULL_PAYLOAD_LIMIT, MAX_ITEM,
 };
 
 use crate::{btf, policy, preflight};
@@ -23,6 +24,9 @@ pub struct ProbeSettings {
     pub snaplen: u32,
     /// Size of the event ring buffer in bytes (a power of two, at least a page).
     pub ring_bytes: u32,
+    /// Bytes kept of one buffer under the full-payload policy (at most
+    /// `FULL_PAYLOAD_LIMIT`): the first MAX_ITEM in the record, the rest in pieces.
+    pub payload_cap: u32,
 }
 
 impl Default for ProbeSettings {
@@ -30,6 +34,7 @@ impl Default for ProbeSettings {
         ProbeSettings {
             snaplen: 256,
             ring_bytes: 64 << 20,
+            payload_cap: FULL_PAYLOAD_DEFAULT,
         }
     }
 }
@@ -72,6 +77,13 @@ impl Probes {
             );
         }
         let snaplen = settings.snaplen.min(MAX_ITEM as u32);
+        if settings.payload_cap > FULL_PAYLOAD_LIMIT {
+            anyhow::bail!(
+                "payload cap {} is above the {} bytes the kernel programs can carry per syscall",
+                settings.payload_cap,
+                FULL_PAYLOAD_LIMIT
+            );
+        }
         preflight::check()?;
         preflight::raise_memlock();
         let btf = btf::Btf::from_file(Path::new(preflight::VMLINUX_BTF))?;
@@ -83,6 +95,7 @@ impl Probes {
             .set_global("OFFSETS", &offsets, true)
             .set_global("RECORDER_TGID", &own_tgid, true)
             .set_global("SNAPLEN", &snaplen, true)
+            .set_global("FULL_PAYLOAD", &settings.payload_cap, true)
             .set_max_entries("EVENTS", settings.ring_bytes)
             .set_max_entries("SCRATCH", cpus as u32)
             .load(PROGRAMS)
@@ -108,6 +121,21 @@ impl Probes {
                 .insert(interpreter_key(name.as_bytes()), 1, 0)
                 .with_context(|| format!("adding interpreter {name}"))?;
         }
+        // Loaded, not attached: sys_exit tail-calls it for the rest of a long buffer.
+        let more: &mut RawTracePoint = ebpf
+            .program_mut("sys_exit_more")
+            .ok_or_else(|| anyhow!("program sys_exit_more missing from the object"))?
+            .try_into()?;
+        more.load()
+            .context("the kernel's verifier rejected sys_exit_more")?;
+        let more_fd = more.fd()?.try_clone()?;
+        let mut more_progs = ProgramArray::try_from(
+            ebpf.map_mut("MORE_PROGS")
+                .ok_or_else(|| anyhow!("map MORE_PROGS missing"))?,
+        )?;
+        more_progs
+            .set(0, &more_fd, 0)
+            .context("installing sys_exit_more in MORE_PROGS")?;
         for (prog_name, tracepoint) in ATTACHMENTS {
             let prog: &mut RawTracePoint = ebpf
                 .program_mut(prog_name)

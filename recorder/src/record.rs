@@ -75,7 +75,7 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
         ("snaplen".to_owned(), opts.probes.snaplen.to_string()),
         (
             "payload_cap".to_owned(),
-            recorder_common::MAX_ITEM.to_string(),
+            opts.probes.payload_cap.to_string(),
         ),
         ("ring_bytes".to_owned(), opts.probes.ring_bytes.to_string()),
     ]);

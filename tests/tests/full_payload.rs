@@ -121,3 +121,103 @@ fn scripts_are_kept_whole_and_data_is_cut() {
         }
     }
 }
+
+/// Buffers longer than one kernel item (8 KiB) under the full-payload policy: python
+/// importing a module reads the whole file in one `read`, and a dropper writing a script
+/// in one go; both kept whole through the pieces that follow the record, and cut exactly
+/// at `--payload-cap` when they exceed it.
+#[test]
+fn one_read_or_write_beyond_8k_is_kept_whole_up_to_the_cap() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A 300 KiB python module: comments and one assignment at the end, so a byte out
+    // of place would also break the import.
+    let mut module: String = (0..6000)
+        .map(|i| format!("# filler {i:05} {}\n", "y".repeat(36)))
+        .collect();
+    module.push_str("MARKER = 'module-imported'\n");
+    assert!(module.len() > 290 * 1024);
+    std::fs::write(d.join("bigmod.py"), &module).expect("module");
+    let dropped = format!("#!/bin/sh\n{}", ": dropped payload line\n".repeat(9000));
+    std::fs::write(d.join("source.sh"), &dropped).expect("source");
+    let workload = format!(
+        "/usr/bin/python3 -B -c 'import sys; sys.path.insert(0, \"{dir}\"); import bigmod; print(bigmod.MARKER)'; \
+         dd if={dir}/source.sh of={dir}/dropped.sh bs=1M status=none",
+        dir = d.display()
+    );
+    let record = |cap: &str, name: &str| {
+        let capture = d.join(name);
+        let out = Command::new(target_bin(RECORDER_BIN))
+            .args(["record", "--payload-cap", cap, "-o"])
+            .arg(&capture)
+            .args(["--", "bash", "-c", &workload])
+            .output()
+            .expect("recorder");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("module-imported"));
+        inspector_json(&capture, "events")
+    };
+    let module_path = format!("{}/bigmod.py", d.display());
+    // python's reads of the module, by the fd its open returned.
+    let module_reads = |ev: &[Value]| -> Vec<Value> {
+        let open = ev
+            .iter()
+            .find(|e| {
+                e["syscall"] == "openat"
+                    && e["args"]["pathname"] == module_path.as_str()
+                    && e["res"].as_i64() > Some(0)
+            })
+            .expect("python opening the module");
+        ev.iter()
+            .filter(|e| {
+                e["pid"] == open["pid"]
+                    && e["syscall"] == "read"
+                    && e["args"]["fd"] == open["res"]
+                    && e["res"].as_i64() > Some(0)
+            })
+            .cloned()
+            .collect()
+    };
+    let dd_write = |ev: &[Value]| -> Value {
+        ev.iter()
+            .find(|e| e["syscall"] == "write" && e["proc_name"] == "dd")
+            .expect("dd's write of the dropped script")
+            .clone()
+    };
+
+    let ev = record("1M", "whole.atcap");
+    let reads = module_reads(&ev);
+    let big = reads
+        .iter()
+        .find(|e| e["data_len"].as_u64() >= Some(module.len() as u64))
+        .expect("the module read in one read");
+    assert_eq!(big["data_cut"], Value::Null, "kept whole");
+    assert!(
+        data(big) == module.as_bytes(),
+        "the module came back byte for byte ({} of {} bytes)",
+        data(big).len(),
+        module.len()
+    );
+    let w = dd_write(&ev);
+    assert_eq!(w["data_len"].as_u64(), Some(dropped.len() as u64));
+    assert_eq!(w["data_cut"], Value::Null);
+    assert!(data(&w) == dropped.as_bytes(), "the dropped script, whole");
+
+    // With a 64 KiB cap: exactly the first 64 KiB, marked cut, length kept.
+    let ev = record("64K", "capped.atcap");
+    let reads = module_reads(&ev);
+    let big = reads
+        .iter()
+        .find(|e| e["data_len"].as_u64() >= Some(module.len() as u64))
+        .expect("the module read in one read");
+    assert_eq!(big["data_cut"], "snaplen");
+    assert!(data(big) == module.as_bytes()[..65536]);
+    let w = dd_write(&ev);
+    assert_eq!(w["data_cut"], "snaplen");
+    assert!(data(&w) == dropped.as_bytes()[..65536]);
+}

@@ -146,15 +146,13 @@ pub fn run(
 ) -> Result<()> {
     let mut pipeline = Pipeline::start(&ProbeSettings {
         snaplen: cfg.snaplen,
+        payload_cap: cfg.payload_cap.min(u32::MAX as u64) as u32,
         ..ProbeSettings::default()
     })?;
     let settings = BTreeMap::from([
         ("mode".to_owned(), "daemon".to_owned()),
         ("snaplen".to_owned(), cfg.snaplen.to_string()),
-        (
-            "payload_cap".to_owned(),
-            recorder_common::MAX_ITEM.to_string(),
-        ),
+        ("payload_cap".to_owned(), cfg.payload_cap.to_string()),
         ("before".to_owned(), format!("{:?}", cfg.before)),
         ("after".to_owned(), format!("{:?}", cfg.after)),
         ("buffer_span".to_owned(), format!("{:?}", cfg.buffer_span)),
