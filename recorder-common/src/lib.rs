@@ -145,6 +145,10 @@ pub mod proc_flags {
     pub const INTERPRETER: u32 = 1 << 0;
     /// Has a controlling terminal: I/O on fds 0-2 is kept whole (an interactive session).
     pub const CONTROLLING_TTY: u32 = 1 << 1;
+    /// Has fds in FULL_FDS: only then is that map consulted (a lookup saved on every
+    /// read and write over the snaplen of every other process). Kept across exec, since
+    /// the fds are.
+    pub const HAS_FULL_FDS: u32 = 1 << 2;
 }
 
 /// Key of the interpreter map: an executable's basename up to its first digit or dot
@@ -366,7 +370,9 @@ pub mod drop_cause {
     pub const UNREADABLE: u32 = 1;
     /// The per-CPU scratch buffer was unavailable: the record was lost.
     pub const SCRATCH_FULL: u32 = 2;
-    /// The syscall's saved registers could not be read: the record was lost.
+    /// The syscall's saved registers could not be read: the record was lost. No longer
+    /// produced since the programs read them with direct loads; kept so the ledger's
+    /// indices stay stable.
     pub const REGS_UNREADABLE: u32 = 3;
     /// A piece of a full-payload buffer beyond the first MAX_ITEM bytes found no room in
     /// the ring: the record is kept, its data cut there.

@@ -21,8 +21,8 @@ use aya_ebpf::{
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
         gen::{
-            bpf_probe_read_kernel_str, bpf_probe_read_user as probe_read_user_raw,
-            bpf_probe_read_user_str,
+            bpf_get_current_task_btf, bpf_probe_read_kernel_str,
+            bpf_probe_read_user as probe_read_user_raw, bpf_probe_read_user_str, bpf_task_pt_regs,
         },
     },
     macros::{map, raw_tracepoint},
@@ -306,30 +306,88 @@ fn full_payload(fd: u32) -> bool {
     let flags = unsafe { PROC_FLAGS.get(&tgid) }.copied().unwrap_or(0);
     flags & proc_flags::INTERPRETER != 0
         || (flags & proc_flags::CONTROLLING_TTY != 0 && fd <= 2)
-        || unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some()
+        || (flags & proc_flags::HAS_FULL_FDS != 0 && unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some())
+}
+
+/// Keeps `fd`'s I/O whole from now on, and flags its process as having such fds.
+#[inline(always)]
+fn mark_full_fd(fd: u32) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let _ = FULL_FDS.insert(&fd_key(fd), &1, 0);
+    match PROC_FLAGS.get_ptr_mut(&tgid) {
+        // SAFETY: a map value pointer; a racing thread sets the same bit.
+        Some(p) => unsafe { *p |= proc_flags::HAS_FULL_FDS },
+        None => {
+            let _ = PROC_FLAGS.insert(&tgid, &proc_flags::HAS_FULL_FDS, 0);
+        }
+    }
 }
 
 #[inline(always)]
 fn is_compat() -> bool {
-    // SAFETY: reading the current task's thread_info through a helper.
-    let task = unsafe { bpf_get_current_task() };
-    let status: u32 = unsafe { read_kernel(task, offsets().task_ti_status) }.unwrap_or(0);
-    status & TS_COMPAT != 0
+    // A direct load through the BTF-typed task pointer, not a probe_read helper call: the
+    // verifier knows the offset (a global in the frozen .rodata, so a constant to it) and
+    // checks it against task_struct's BTF. Saves ~40 ns on every syscall's two programs.
+    // SAFETY: the verifier checks the access; a faulting load reads 0.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        let status = read_volatile(task.add(offsets().task_ti_status as usize) as *const u32);
+        status & TS_COMPAT != 0
+    }
 }
 
 #[inline(always)]
 fn policy(compat: bool, nr: u32) -> SyscallPolicy {
-    let map = if compat { &POLICY32 } else { &POLICY64 };
-    map.get(nr).copied().unwrap_or_default()
+    // One lookup site per map: the verifier inlines an array lookup only where the map
+    // is a constant, so picking the map first would cost a real helper call.
+    let found = if compat {
+        POLICY32.get(nr)
+    } else {
+        POLICY64.get(nr)
+    };
+    found.copied().unwrap_or_default()
+}
+
+/// The current task's saved user registers (what the raw tracepoints pass as their first
+/// argument), as a BTF-typed pointer: its fields are read with direct loads the verifier
+/// checks against `struct pt_regs`, instead of a probe_read copy of all 168 bytes.
+#[inline(always)]
+unsafe fn current_regs() -> *const PtRegs {
+    bpf_task_pt_regs(bpf_get_current_task_btf()) as *const PtRegs
+}
+
+/// The syscall number the task entered with (`orig_ax`).
+#[inline(always)]
+unsafe fn syscall_nr(regs: *const PtRegs) -> u32 {
+    read_volatile(addr_of!((*regs).orig_ax)) as u32
 }
 
 #[inline(always)]
-fn syscall_args(regs: &PtRegs, compat: bool) -> [u64; 8] {
+unsafe fn syscall_args(regs: *const PtRegs, compat: bool) -> [u64; 8] {
+    let r = |f: *const u64| read_volatile(f);
     if compat {
         // i386 passes arguments in ebx, ecx, edx, esi, edi, ebp.
-        [regs.bx, regs.cx, regs.dx, regs.si, regs.di, regs.bp, 0, 0]
+        [
+            r(addr_of!((*regs).bx)),
+            r(addr_of!((*regs).cx)),
+            r(addr_of!((*regs).dx)),
+            r(addr_of!((*regs).si)),
+            r(addr_of!((*regs).di)),
+            r(addr_of!((*regs).bp)),
+            0,
+            0,
+        ]
     } else {
-        [regs.di, regs.si, regs.dx, regs.r10, regs.r8, regs.r9, 0, 0]
+        [
+            r(addr_of!((*regs).di)),
+            r(addr_of!((*regs).si)),
+            r(addr_of!((*regs).dx)),
+            r(addr_of!((*regs).r10)),
+            r(addr_of!((*regs).r8)),
+            r(addr_of!((*regs).r9)),
+            0,
+            0,
+        ]
     }
 }
 
@@ -369,11 +427,7 @@ unsafe fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
     if pol.flags & (policy_flags::AT_ENTER | policy_flags::NO_RETURN) == 0 {
         return Ok(());
     }
-    let Ok(regs) = bpf_probe_read_kernel(raw_arg(ctx, 0) as *const PtRegs) else {
-        count_lost_record(drop_cause::REGS_UNREADABLE);
-        return Ok(());
-    };
-    let args = syscall_args(&regs, compat);
+    let args = syscall_args(current_regs(), compat);
     let mut flags = if compat { syscall_flags::COMPAT } else { 0 };
     if pol.flags & policy_flags::NO_RETURN != 0 {
         flags |= syscall_flags::NO_RETURN;
@@ -401,14 +455,11 @@ unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     let ret = raw_arg(ctx, 1) as i64;
-    let Ok(regs) = bpf_probe_read_kernel::<PtRegs>(raw_arg(ctx, 0) as *const PtRegs) else {
-        count_lost_record(drop_cause::REGS_UNREADABLE);
-        return Ok(());
-    };
-    let nr = regs.orig_ax as u32;
+    let regs = current_regs();
+    let nr = syscall_nr(regs);
     let compat = is_compat();
     let pol = policy(compat, nr);
-    let args = syscall_args(&regs, compat);
+    let args = syscall_args(regs, compat);
     let flags = if compat { syscall_flags::COMPAT } else { 0 };
     if pol.flags & policy_flags::CLOSES_FD != 0 && ret == 0 {
         let _ = FULL_FDS.remove(&fd_key(args[0] as u32));
@@ -501,7 +552,7 @@ unsafe fn emit_syscall(
                 len,
             )
         {
-            let _ = FULL_FDS.insert(&fd_key(ret as u32), &1, 0);
+            mark_full_fd(ret as u32);
         }
     }
     // SAFETY: the scratch is a map value, 8-byte aligned.
@@ -610,7 +661,7 @@ fn follow_dup(policy: u32, args: &[u64; 8], ret: i64) {
     // SAFETY: map operations by value.
     unsafe {
         if FULL_FDS.get(&fd_key(args[0] as u32)).is_some() {
-            let _ = FULL_FDS.insert(&fd_key(new), &1, 0);
+            mark_full_fd(new);
         } else {
             let _ = FULL_FDS.remove(&fd_key(new));
         }
@@ -806,7 +857,7 @@ unsafe fn capture_param(
                 let data = buf.add((off & (OFF_LIMIT - 1)) + size_of::<ParamHeader>());
                 let magic = [*data, *data.add(1), *data.add(2), *data.add(3)];
                 if magic[..2] == *b"#!" || magic == *b"\x7fELF" {
-                    let _ = FULL_FDS.insert(&fd_key(fd), &1, 0);
+                    mark_full_fd(fd);
                     let full = if len < MAX_ITEM as u64 {
                         len
                     } else {
@@ -1153,7 +1204,10 @@ unsafe fn flag_interpreter(filename: u64) {
             key = interpreter_key_of(name, n);
         }
     }
-    let mut flags = 0u32;
+    // Fds survive exec, and so does the note that some are kept whole.
+    let mut flags = PROC_FLAGS
+        .get(&tgid)
+        .map_or(0, |f| *f & proc_flags::HAS_FULL_FDS);
     if INTERPRETERS.get(&key).is_some() {
         flags |= proc_flags::INTERPRETER;
     }

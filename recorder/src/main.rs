@@ -366,7 +366,7 @@ fn classify(err: &anyhow::Error) -> u8 {
         if let Some(u) = cause.downcast_ref::<Unavailable>() {
             return match u {
                 Unavailable::NotPrivileged { .. } => exit::NO_PERMISSION,
-                Unavailable::NoBtf { .. } => exit::UNAVAILABLE,
+                Unavailable::NoBtf { .. } | Unavailable::OldKernel { .. } => exit::UNAVAILABLE,
             };
         }
         if cause.downcast_ref::<OutputError>().is_some() {

@@ -11,6 +11,17 @@ pub enum Unavailable {
     NotPrivileged { uid: u32 },
     #[error("the kernel has no BTF at {path}: aftertrace needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.4 are)")]
     NoBtf { path: String },
+    #[error("kernel {release} is too old: aftertrace needs Linux {}.{} or later (BPF ring buffer, BTF task pointers, bpf_task_pt_regs)", MIN_KERNEL.0, MIN_KERNEL.1)]
+    OldKernel { release: String },
+}
+
+/// The oldest kernel the programs load on: bpf_task_pt_regs arrived in 5.15.
+const MIN_KERNEL: (u32, u32) = (5, 15);
+
+/// (major, minor) of a kernel release string such as `6.1.0-18-amd64`.
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -37,6 +48,13 @@ pub fn check() -> Result<(), Unavailable> {
     if uid != 0 && !has_bpf_caps() {
         return Err(Unavailable::NotPrivileged { uid });
     }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    if kernel_version(release).is_some_and(|v| v < MIN_KERNEL) {
+        return Err(Unavailable::OldKernel {
+            release: release.to_owned(),
+        });
+    }
     if !Path::new(VMLINUX_BTF).exists() {
         return Err(Unavailable::NoBtf {
             path: VMLINUX_BTF.into(),
@@ -59,5 +77,20 @@ pub fn raise_memlock() {
             "could not raise RLIMIT_MEMLOCK ({}); fine on kernels >= 5.11",
             std::io::Error::last_os_error()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kernel_releases() {
+        assert_eq!(kernel_version("6.1.0-18-amd64"), Some((6, 1)));
+        assert_eq!(kernel_version("5.15.0"), Some((5, 15)));
+        assert_eq!(kernel_version("6.18.44"), Some((6, 18)));
+        assert_eq!(kernel_version("garbage"), None);
+        assert!(kernel_version("5.4.0-1").is_some_and(|v| v < MIN_KERNEL));
+        assert!(kernel_version("5.15.0").is_some_and(|v| v >= MIN_KERNEL));
     }
 }
