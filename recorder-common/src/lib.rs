@@ -46,7 +46,8 @@ pub mod data_more_flags {
 }
 
 /// The next piece (at most [`MAX_ITEM`] bytes, `len` of them following this header) of the
-/// BUF item of the syscall record flagged `CONTINUED` that this thread emitted last.
+/// BUF item of the syscall record flagged `CONTINUED`, or of the argv block of the exec
+/// record flagged `ARGS_CONTINUED`, that this thread emitted last.
 /// Emitted right after it, in the same program run, so nothing of the thread's comes in
 /// between; a piece the ring had no room for ends the sequence (counted as DATA_LOST).
 #[repr(C)]
@@ -230,6 +231,9 @@ pub mod exec_flags {
     pub const ARGS_UNREADABLE: u32 = 1 << 1;
     /// The filename was longer than [`super::EXEC_FILENAME_MAX`].
     pub const FILENAME_TRUNCATED: u32 = 1 << 2;
+    /// The argv block goes on beyond `args` in [`super::DataMoreRecord`] pieces (up to the
+    /// payload cap): `bash -c` with a long script, `python -c` with an encoded payload.
+    pub const ARGS_CONTINUED: u32 = 1 << 3;
 }
 
 /// Common prefix of every ring-buffer record.

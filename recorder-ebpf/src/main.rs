@@ -578,7 +578,8 @@ unsafe fn emit_syscall(
     Ok(continued)
 }
 
-/// Emits the rest of a full-payload buffer that `sys_exit` left in the scratch, as
+/// Emits the rest of a full-payload buffer that `sys_exit` left in the scratch (or of an
+/// argv block `sched_process_exec` left there), as
 /// DATA_MORE pieces of up to MAX_ITEM bytes, MORE_PIECES_PER_CALL per run, tail-calling
 /// itself for more (the kernel allows 33 runs in a chain; FULL_PAYLOAD_LIMIT fits in them).
 /// Loaded, not attached: reached only through MORE_PROGS.
@@ -942,6 +943,17 @@ unsafe fn capture_param(
 /// bytes at `src` (up to the FULL_PAYLOAD cap) for `sys_exit_more`.
 #[inline(always)]
 unsafe fn continue_buffer(buf: *mut u8, src: u64, len: u64) {
+    // `buf` is the start of the Scratch, whose `more` follows the buffer.
+    #[expect(clippy::cast_ptr_alignment, reason = "the scratch is 8-byte aligned")]
+    let more = buf.add(SCRATCH_SIZE) as *mut More;
+    // The record's time is filled in by emit_syscall.
+    continue_from(more, src, MAX_ITEM as u64, len, 0);
+}
+
+/// Sets `more` to emit bytes `from..len` of the user memory at `base` (up to the
+/// FULL_PAYLOAD cap), as pieces stamped `ts`.
+#[inline(always)]
+unsafe fn continue_from(more: *mut More, base: u64, from: u64, len: u64, ts: u64) {
     // SAFETY: a plain global set before load.
     let cap = read_volatile(addr_of!(FULL_PAYLOAD)) as u64;
     let cap = if cap > FULL_PAYLOAD_LIMIT as u64 {
@@ -950,15 +962,13 @@ unsafe fn continue_buffer(buf: *mut u8, src: u64, len: u64) {
         cap
     };
     let end = if len < cap { len } else { cap };
-    if end <= MAX_ITEM as u64 {
+    if end <= from {
         return;
     }
-    // `buf` is the start of the Scratch, whose `more` follows the buffer.
-    #[expect(clippy::cast_ptr_alignment, reason = "the scratch is 8-byte aligned")]
-    let more = buf.add(SCRATCH_SIZE) as *mut More;
-    (*more).src = src + MAX_ITEM as u64;
-    (*more).offset = MAX_ITEM as u64;
-    (*more).left = end - MAX_ITEM as u64;
+    (*more).src = base + from;
+    (*more).offset = from;
+    (*more).left = end - from;
+    (*more).ts = ts;
 }
 
 /// How many iovecs are followed; the data of later ones is counted in `orig_len` only.
@@ -1125,10 +1135,27 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
             flags |= exec_flags::ARGS_UNREADABLE;
         }
     }
+    // A longer argv (a `bash -c` script, an encoded `python -c` payload) goes on in
+    // pieces, like a long full-payload buffer.
+    let mut continued = false;
+    if read_len == EXEC_ARGS_MAX as u32 && total > EXEC_ARGS_MAX as u64 {
+        if let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) {
+            let more = addr_of_mut!((*scratch).more);
+            (*more).left = 0;
+            continue_from(more, arg_start, EXEC_ARGS_MAX as u64, total, ts);
+            continued = (*more).left > 0;
+        }
+    }
+    if continued {
+        flags |= exec_flags::ARGS_CONTINUED;
+    }
     addr_of_mut!((*rec).args_len).write(read_len as u16);
     addr_of_mut!((*rec).args_total).write(total.min(u32::MAX as u64) as u32);
     addr_of_mut!((*rec).flags).write(flags);
     entry.submit(wakeup_reserved(size_of::<ExecRecord>() as u64));
+    if continued {
+        let _ = MORE_PROGS.tail_call(ctx, 0);
+    }
     Ok(())
 }
 

@@ -35,10 +35,80 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
 pub struct Decoder {
     /// Enter halves waiting for their exit, by thread id.
     pending: HashMap<u32, Event>,
-    /// Syscalls whose buffer continues in DATA_MORE pieces, by thread id. The kernel emits
+    /// Events whose data continues in DATA_MORE pieces, by thread id. The kernel emits
     /// the pieces right after the record, in the same program run, so any other record of
     /// the thread means no more pieces are coming (one was lost).
-    growing: HashMap<u32, Event>,
+    growing: HashMap<u32, Growing>,
+}
+
+/// An event waiting for the DATA_MORE pieces of its data.
+enum Growing {
+    /// A syscall whose full-payload buffer continues.
+    Buffer(Event),
+    /// An exec whose argv block continues: the raw block so far and its full size.
+    Args {
+        event: Event,
+        block: Vec<u8>,
+        total: u64,
+    },
+}
+
+impl Growing {
+    fn ts(&self) -> u64 {
+        match self {
+            Growing::Buffer(e) | Growing::Args { event: e, .. } => e.ts,
+        }
+    }
+
+    /// Appends a piece that starts where the data so far ends; false for one that does
+    /// not (a piece was lost: never glued across the hole).
+    fn append(&mut self, offset: u64, data: &[u8]) -> bool {
+        match self {
+            Growing::Buffer(event) => {
+                let EventBody::Syscall(s) = &mut event.body else {
+                    return false;
+                };
+                let buffer = s.params.iter_mut().find_map(|p| match &mut p.value {
+                    ParamValue::Buffer(b) if b.cut == BufferCut::Snaplen => Some(b),
+                    _ => None,
+                });
+                match buffer {
+                    Some(b) if b.data.len() as u64 == offset => {
+                        b.data.extend_from_slice(data);
+                        if b.data.len() as u64 >= b.original_len {
+                            b.cut = BufferCut::Whole;
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Growing::Args { block, .. } if block.len() as u64 == offset => {
+                block.extend_from_slice(data);
+                true
+            }
+            Growing::Args { .. } => false,
+        }
+    }
+
+    /// The event with the data it got.
+    fn into_event(self) -> Event {
+        match self {
+            Growing::Buffer(event) => event,
+            Growing::Args {
+                mut event,
+                block,
+                total,
+            } => {
+                if let EventBody::Exec(x) = &mut event.body {
+                    let (argv, cut) = split_args(&block);
+                    x.argv = argv;
+                    x.argv_truncated = cut || (block.len() as u64) < total;
+                }
+                event
+            }
+        }
+    }
 }
 
 impl Decoder {
@@ -59,7 +129,7 @@ impl Decoder {
         };
         if !self.growing.is_empty() && header.kind != kind::DATA_MORE {
             if let Some(done) = self.growing.remove(&header.tid) {
-                emit(done);
+                emit(done.into_event());
             }
         }
         let body = match header.kind {
@@ -77,7 +147,25 @@ impl Decoder {
                 first.into_iter().chain(second).for_each(emit);
                 return Ok(());
             }
-            kind::EXEC => EventBody::Exec(exec(&read(bytes).ok_or(bad(header.kind))?)),
+            kind::EXEC => {
+                let r: ExecRecord = read(bytes).ok_or(bad(header.kind))?;
+                let e = event(header.ts, EventBody::Exec(exec(&r)));
+                if r.flags & exec_flags::ARGS_CONTINUED != 0 {
+                    let block = r.args[..(r.args_len as usize).min(EXEC_ARGS_MAX)].to_vec();
+                    let total = u64::from(r.args_total);
+                    self.growing.insert(
+                        header.tid,
+                        Growing::Args {
+                            event: e,
+                            block,
+                            total,
+                        },
+                    );
+                } else {
+                    emit(e);
+                }
+                return Ok(());
+            }
             kind::FORK => {
                 let r: ForkRecord = read(bytes).ok_or(bad(header.kind))?;
                 EventBody::Fork(ForkEvent {
@@ -200,40 +288,25 @@ impl Decoder {
         }
         if r.flags & syscall_flags::CONTINUED != 0 {
             // Held until its last piece; a previous one of this thread is complete.
-            let previous = self.growing.insert(r.header.tid, event);
-            return Some((previous, None));
+            let previous = self.growing.insert(r.header.tid, Growing::Buffer(event));
+            return Some((previous.map(Growing::into_event), None));
         }
         Some((Some(event), None))
     }
 
-    /// Appends a DATA_MORE piece to the buffer of its thread's growing syscall, and hands
-    /// the syscall over once the piece is the last. A piece that does not start where the
-    /// buffer ends (one was lost) is not glued on: the buffer stays marked cut there.
+    /// Appends a DATA_MORE piece to its thread's growing event, and hands the event over
+    /// once the piece is the last. A piece that does not start where the data ends (one
+    /// was lost) is not glued on: the data stays marked cut there.
     fn grow(&mut self, piece: &DataMoreRecord, data: &[u8], emit: &mut impl FnMut(Event)) {
         let tid = piece.header.tid;
-        let Some(event) = self.growing.get_mut(&tid) else {
-            // Its syscall record was lost: nothing to attach the piece to.
+        let Some(growing) = self.growing.get_mut(&tid) else {
+            // Its record was lost: nothing to attach the piece to.
             return;
         };
-        let mut fits = false;
-        if let EventBody::Syscall(s) = &mut event.body {
-            let buffer = s.params.iter_mut().find_map(|p| match &mut p.value {
-                ParamValue::Buffer(b) if b.cut == BufferCut::Snaplen => Some(b),
-                _ => None,
-            });
-            if let Some(b) = buffer {
-                if b.data.len() as u64 == piece.offset {
-                    b.data.extend_from_slice(data);
-                    if b.data.len() as u64 >= b.original_len {
-                        b.cut = BufferCut::Whole;
-                    }
-                    fits = true;
-                }
-            }
-        }
+        let fits = growing.append(piece.offset, data);
         if !fits || piece.flags & (data_more_flags::LAST | data_more_flags::UNREADABLE) != 0 {
             if let Some(done) = self.growing.remove(&tid) {
-                emit(done);
+                emit(done.into_event());
             }
         }
     }
@@ -243,16 +316,27 @@ impl Decoder {
     /// Growing syscalls whose pieces stopped coming are handed over as they are.
     pub fn expire(&mut self, ts: u64) -> Vec<Event> {
         let mut out = Vec::new();
-        for held in [&mut self.pending, &mut self.growing] {
-            if held.is_empty() {
-                continue;
-            }
-            let old: Vec<u32> = held
+        if !self.pending.is_empty() {
+            let old: Vec<u32> = self
+                .pending
                 .iter()
                 .filter(|(_, e)| e.ts < ts)
                 .map(|(tid, _)| *tid)
                 .collect();
-            out.extend(old.iter().filter_map(|tid| held.remove(tid)));
+            out.extend(old.iter().filter_map(|tid| self.pending.remove(tid)));
+        }
+        if !self.growing.is_empty() {
+            let old: Vec<u32> = self
+                .growing
+                .iter()
+                .filter(|(_, g)| g.ts() < ts)
+                .map(|(tid, _)| *tid)
+                .collect();
+            out.extend(
+                old.iter()
+                    .filter_map(|tid| self.growing.remove(tid))
+                    .map(Growing::into_event),
+            );
         }
         out
     }
@@ -262,8 +346,8 @@ impl Decoder {
         let mut v: Vec<Event> = self
             .pending
             .drain()
-            .chain(self.growing.drain())
             .map(|(_, e)| e)
+            .chain(self.growing.drain().map(|(_, g)| g.into_event()))
             .collect();
         v.sort_by_key(|e| e.ts);
         v
@@ -586,6 +670,31 @@ mod tests {
             panic!()
         };
         assert!(x.argv_truncated);
+
+        // A 10,000-byte `bash -c SCRIPT` argv: the record's 4 KiB, then two pieces.
+        let script: Vec<u8> = (0..10_000 - 13).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut block = b"bash\0-c\0".to_vec();
+        block.extend_from_slice(&script);
+        block.push(0);
+        assert_eq!(block.len(), 9996);
+        r.args.copy_from_slice(&block[..EXEC_ARGS_MAX]);
+        r.args_len = EXEC_ARGS_MAX as u16;
+        r.args_total = block.len() as u32;
+        r.flags = exec_flags::ARGS_TRUNCATED | exec_flags::ARGS_CONTINUED;
+        let mut d = Decoder::default();
+        assert!(decode(&mut d, bytes_of(&r)).unwrap().is_empty());
+        assert!(decode(&mut d, &piece(10, 4096, &block[4096..8192], 0))
+            .unwrap()
+            .is_empty());
+        let e = one(
+            &mut d,
+            &piece(10, 8192, &block[8192..], data_more_flags::LAST),
+        );
+        let EventBody::Exec(x) = e.body else {
+            panic!("not an exec: {e:?}")
+        };
+        assert_eq!(x.argv, vec![b"bash".to_vec(), b"-c".to_vec(), script]);
+        assert!(!x.argv_truncated, "whole once the pieces are in");
     }
 
     /// A syscall record flagged CONTINUED whose BUF item holds `first` of `total` bytes.

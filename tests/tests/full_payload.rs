@@ -7,6 +7,7 @@ use std::process::Command;
 use aftertrace_tests::{inspector_json, require_root, target_bin, RECORDER_BIN};
 use base64::Engine as _;
 use serde_json::Value;
+use sha2::Digest as _;
 
 fn data(e: &Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
@@ -220,4 +221,55 @@ fn one_read_or_write_beyond_8k_is_kept_whole_up_to_the_cap() {
     let w = dd_write(&ev);
     assert_eq!(w["data_cut"], "snaplen");
     assert!(data(&w) == dropped.as_bytes()[..65536]);
+}
+
+/// `bash -c` with a 40 KiB script (a dropper's usual shape): the whole argv comes back,
+/// far beyond the exec record's 4 KiB, and `scripts` rebuilds the script byte for byte.
+#[test]
+fn a_long_bash_c_script_comes_back_whole() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script: String = (0..800)
+        .map(|i| format!(": stage {i:04} {}\n", "z".repeat(38)))
+        .chain(std::iter::once("echo long-argv-ran\n".to_owned()))
+        .collect();
+    assert!(script.len() > 40 * 1024);
+    let capture = dir.path().join("argv.atcap");
+    let out = Command::new(target_bin(RECORDER_BIN))
+        .args(["record", "-o"])
+        .arg(&capture)
+        .args(["--", "bash", "-c", &script])
+        .output()
+        .expect("recorder");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("long-argv-ran"));
+    let commands = inspector_json(&capture, "commands");
+    let bash = commands
+        .iter()
+        .find(|c| c["argv"][0] == "bash" && c["argv"][1] == "-c")
+        .expect("the bash -c command");
+    assert_eq!(bash["argv_truncated"], false);
+    assert_eq!(
+        bash["argv"][2].as_str().map(str::len),
+        Some(script.len()),
+        "the whole script argument"
+    );
+    assert!(bash["argv"][2] == script.as_str(), "byte for byte");
+    let scripts = inspector_json(&capture, "scripts");
+    let rebuilt = scripts
+        .iter()
+        .find(|s| s["source"] == "argument" && s["interpreter"] == "bash")
+        .expect("the -c script among the scripts");
+    assert_eq!(rebuilt["size"].as_u64(), Some(script.len() as u64));
+    assert_eq!(rebuilt["complete"], true);
+    let sha = sha2::Sha256::digest(script.as_bytes());
+    assert_eq!(rebuilt["sha256"].as_str(), Some(hex(&sha).as_str()));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
