@@ -41,9 +41,11 @@ pub fn enrich(info: &mut ContainerInfo, pid: Option<u32>) {
 }
 
 /// containers/storage's `containers.json` has the name and the image name; the OCI
-/// bundle's `config.json` the hostname. Podman 4 keeps labels in its BoltDB only, which
-/// is not read here.
+/// bundle's `config.json` the hostname; libpod's BoltDB the labels.
 fn podman(info: &mut ContainerInfo, storage: &Path) {
+    if let Some(labels) = podman_labels(&storage.join("libpod/bolt_state.db"), &info.id) {
+        info.labels = labels;
+    }
     let list = read_json(&storage.join("overlay-containers/containers.json"));
     if let Some(entry) = list
         .as_ref()
@@ -70,6 +72,51 @@ fn podman(info: &mut ContainerInfo, storage: &Path) {
     if let Some(config) = config {
         info.hostname = config["hostname"].as_str().map(str::to_owned);
     }
+}
+
+/// Largest libpod database read for labels.
+const BOLT_MAX: u64 = 256 << 20;
+
+/// The labels in libpod's container config, which podman 4 keeps only in its BoltDB
+/// (`bolt_state.db`). The config is one JSON document (`{"spec":..., "id":..., "labels":
+/// ...}`) stored as a bolt value, and bolt keeps a value's bytes contiguous in the file
+/// (overflow pages are consecutive): so the file is read without a bolt library, and
+/// without taking podman's lock, by finding the document whose `id` is the container's.
+/// Read-only; `None` when there is no such file or document.
+fn podman_labels(db: &Path, id: &str) -> Option<BTreeMap<String, String>> {
+    if std::fs::metadata(db).ok()?.len() > BOLT_MAX {
+        return None;
+    }
+    let bytes = std::fs::read(db).ok()?;
+    let needle = format!("\"id\":\"{id}\"");
+    let needle = needle.as_bytes();
+    let start_marker = b"{\"spec\":";
+    let mut from = 0;
+    while let Some(at) = memchr::memmem::find(&bytes[from..], needle).map(|i| i + from) {
+        from = at + needle.len();
+        let Some(start) = memchr::memmem::rfind(&bytes[..at], start_marker) else {
+            continue;
+        };
+        let mut docs = serde_json::Deserializer::from_slice(&bytes[start..]).into_iter::<Value>();
+        let Some(Ok(doc)) = docs.next() else {
+            continue;
+        };
+        if doc["id"] != id {
+            continue;
+        }
+        return Some(
+            doc["labels"]
+                .as_object()
+                .map(|labels| {
+                    labels
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+    }
+    None
 }
 
 /// Docker's `containers/<id>/config.v2.json`.
@@ -155,7 +202,38 @@ mod tests {
             runtime: "podman".into(),
             ..Default::default()
         };
+        // libpod's BoltDB: pages of other data around the config document, a stale
+        // document of another container, and the container's own.
+        std::fs::create_dir_all(storage.join("libpod")).expect("libpod dir");
+        let mut bolt = vec![0u8; 4096];
+        bolt.extend_from_slice(
+            br#"{"spec":{"process":{"args":["sh"]}},"id":"0000","labels":{"team":"other"}}"#,
+        );
+        bolt.extend_from_slice(&[0xff; 100]);
+        bolt.extend_from_slice(
+            format!(
+                r#"{{"spec":{{"ociVersion":"1.0.2","hostname":"x"}},"id":"{ID}","name":"web","labels":{{"team":"payments","app.kubernetes.io/name":"checkout"}},"stopSignal":15}}"#
+            )
+            .as_bytes(),
+        );
+        bolt.extend_from_slice(&[0u8; 300]);
+        std::fs::write(storage.join("libpod/bolt_state.db"), &bolt).expect("bolt");
         podman(&mut info, storage);
+        assert_eq!(
+            info.labels.get("team").map(String::as_str),
+            Some("payments")
+        );
+        assert_eq!(
+            info.labels
+                .get("app.kubernetes.io/name")
+                .map(String::as_str),
+            Some("checkout")
+        );
+        assert_eq!(info.labels.len(), 2);
+        assert_eq!(
+            podman_labels(&storage.join("libpod/bolt_state.db"), "1234"),
+            None
+        );
         assert_eq!(info.name.as_deref(), Some("web"));
         assert_eq!(info.image.as_deref(), Some("localhost/app:1"));
         assert_eq!(info.hostname.as_deref(), Some("3f2b6c1d9e8a"));

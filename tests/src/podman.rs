@@ -189,6 +189,10 @@ impl ContainerRun {
     }
 }
 
+/// The label [`run_in_container`] gives each container (value: its name), so tests can
+/// check that labels reach the capture.
+pub const TEST_LABEL: &str = "io.aftertrace.test";
+
 /// Runs `podman run --rm --network none <image> <args>` to completion,
 /// killing it after [`DEFAULT_RUN_TIMEOUT`].
 ///
@@ -214,6 +218,7 @@ pub fn run_in_container_with_timeout(
 
     let mut cmd = try_podman_command()?;
     cmd.args(["run", "--rm", "--network", "none", "--name", &name])
+        .args(["--label", &format!("{TEST_LABEL}={name}")])
         .arg("--cidfile")
         .arg(&cidfile)
         .arg(image)

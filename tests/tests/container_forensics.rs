@@ -44,6 +44,12 @@ fn container_acts_are_decoded_and_attributed() {
     assert_eq!(container.runtime, "podman");
     assert_eq!(container.name.as_deref(), Some(run.name.as_str()));
     assert_eq!(container.image.as_deref(), Some(image.as_str()));
+    assert_eq!(
+        container.labels.get(podman::TEST_LABEL),
+        Some(&run.name),
+        "labels from libpod's database: {:?}",
+        container.labels
+    );
     assert!(
         reader
             .metadata()
