@@ -69,19 +69,24 @@ impl Reorder {
         self.newest.saturating_sub(REORDER_WINDOW_NS)
     }
 
-    /// Hands over the events old enough that nothing earlier can still arrive (all of them
-    /// with `all`), in order.
-    fn release(&mut self, all: bool, mut out: impl FnMut(Event) -> Result<()>) -> Result<()> {
-        let horizon = if all { u64::MAX } else { self.horizon() };
-        if !all {
-            self.released_upto = self.released_upto.max(horizon);
+    /// Where the next releases stop: events before it are old enough that nothing
+    /// earlier can still arrive (everything with `all`).
+    fn release_horizon(&mut self, all: bool) -> u64 {
+        if all {
+            return u64::MAX;
         }
-        while self.pending.front().is_some_and(|e| e.ts < horizon) {
-            if let Some(e) = self.pending.pop_front() {
-                out(e)?;
-            }
+        let horizon = self.horizon();
+        self.released_upto = self.released_upto.max(horizon);
+        horizon
+    }
+
+    /// The oldest event if it is before `horizon`.
+    fn pop_before(&mut self, horizon: u64) -> Option<Event> {
+        if self.pending.front()?.ts < horizon {
+            self.pending.pop_front()
+        } else {
+            None
         }
-        Ok(())
     }
 }
 
@@ -189,8 +194,6 @@ pub struct Pipeline {
     rules: Option<RuleSet>,
     written: WrittenFiles,
     matches: Vec<RuleMatch>,
-    /// Reused buffer of events released by one poll.
-    released: Vec<Event>,
 }
 
 impl Pipeline {
@@ -222,7 +225,6 @@ impl Pipeline {
             rules: None,
             written: WrittenFiles::default(),
             matches: Vec::new(),
-            released: Vec::new(),
         })
     }
 
@@ -290,17 +292,14 @@ impl Pipeline {
     /// Releases the events the reorder window lets go (all of them with `all`): counted,
     /// checked against the rules, and handed to `sink` in order.
     fn hand_over(&mut self, all: bool, sink: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
-        let mut released = std::mem::take(&mut self.released);
-        self.reorder.release(all, |e| {
-            released.push(e);
-            Ok(())
-        })?;
-        for e in released.drain(..) {
+        // Popped one at a time (no batch in between): an event is moved once, from the
+        // window to the sink, and the window is free for check_rules' borrow of self.
+        let horizon = self.reorder.release_horizon(all);
+        while let Some(e) = self.reorder.pop_before(horizon) {
             self.totals.events += 1;
             self.check_rules(&e);
             sink(e)?;
         }
-        self.released = released;
         Ok(())
     }
 
