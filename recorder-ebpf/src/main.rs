@@ -872,10 +872,13 @@ unsafe fn capture_param(
                 }
             }
             // Kept whole but longer than one item (a script read in one go, as python
-            // and perl do): the rest follows in pieces.
+            // and perl do): the rest follows in pieces, if it looks like text. Binary data
+            // (a NUL among its first bytes: compiled bytecode such as the .pyc files every
+            // python start reads, archives) keeps its first item only.
             if keep == MAX_ITEM as u64
                 && len > MAX_ITEM as u64
                 && (snaplen() < MAX_ITEM as u64 || full_payload(fd))
+                && starts_as_text(buf.add((off & (OFF_LIMIT - 1)) + size_of::<ParamHeader>()))
             {
                 continue_buffer(buf, ptr, len);
             }
@@ -937,6 +940,21 @@ unsafe fn capture_param(
         }
         _ => (off, 0),
     }
+}
+
+/// Bytes checked by `starts_as_text`.
+const TEXT_PROBE: usize = 16;
+
+/// Whether the first TEXT_PROBE bytes at `data` (in the scratch) hold no NUL: true for
+/// scripts, JSON, base64; false for bytecode, ELF, most archives.
+#[inline(always)]
+unsafe fn starts_as_text(data: *const u8) -> bool {
+    for i in 0..TEXT_PROBE {
+        if *data.add(i) == 0 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Leaves what lies beyond the first MAX_ITEM bytes of a full-payload buffer of `len`

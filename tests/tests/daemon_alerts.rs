@@ -297,7 +297,9 @@ fn a_full_disk_is_survived_and_the_next_capture_succeeds() {
     let captures = dir.path().join("captures");
     std::fs::create_dir(&captures).expect("dir");
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        // Room for a capture of the whole node's 2.5 s even while other work runs (a
+        // capture that can never fit would only test the retry forever).
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
         .arg(&captures)
         .status()
         .expect("mount");
@@ -311,7 +313,7 @@ fn a_full_disk_is_survived_and_the_next_capture_succeeds() {
     let _unmount = Unmount(&captures);
     // Fill it up.
     let filler = captures.join("filler");
-    let _ = std::fs::write(&filler, vec![0u8; 4 << 20]);
+    let _ = std::fs::write(&filler, vec![0u8; 16 << 20]);
 
     let daemon = Daemon::start(
         dir.path(),

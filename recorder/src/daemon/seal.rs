@@ -2,6 +2,9 @@
 //! already compressed chunks copied as they are, the state the first segment opened with,
 //! the alerts verbatim. Written as NAME.atcap.partial, renamed when complete, then
 //! NAME.atcap.sha256 for chain of custody. Then the directory's retention is applied.
+//!
+//! The .partial appears only once its first bytes are written (an anonymous O_TMPFILE
+//! linked in then), so a kill -9 at any moment leaves no file or one that opens.
 
 use std::{
     collections::HashSet,
@@ -72,11 +75,7 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
+    let file = Publishing::create(&job.dir, &partial)
         .with_context(|| format!("creating {}", partial.display()))?;
     let write = || -> Result<File> {
         let mut w = CaptureWriter::new(BufWriter::new(file), WriterOptions::default())?;
@@ -130,7 +129,7 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
         w.write_users(&job.users)?;
         w.write_drops(&drops)?;
         let out = w.finish()?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner().map_err(|e| e.into_error())?.publish()?;
         file.sync_all()?;
         Ok(file)
     };
@@ -144,6 +143,93 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     write_manifest(&path)?;
     Ok(path)
+}
+
+/// The file being sealed: anonymous (O_TMPFILE) until the first write reaches it, then
+/// linked in at its .partial path. Where the filesystem has no O_TMPFILE, an ordinary
+/// file created at that path from the start.
+struct Publishing {
+    file: File,
+    /// Where to link the file at its first write; `None` once it is visible.
+    link_at: Option<PathBuf>,
+}
+
+impl Publishing {
+    fn create(dir: &Path, path: &Path) -> std::io::Result<Self> {
+        let anonymous = OpenOptions::new()
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir);
+        match anonymous {
+            Ok(file) => Ok(Publishing {
+                file,
+                link_at: Some(path.to_owned()),
+            }),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) =>
+            {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)?;
+                Ok(Publishing {
+                    file,
+                    link_at: None,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Links the file in if no write did yet; returns it.
+    fn publish(mut self) -> std::io::Result<File> {
+        self.link()?;
+        Ok(self.file)
+    }
+
+    fn link(&mut self) -> std::io::Result<()> {
+        let Some(path) = self.link_at.take() else {
+            return Ok(());
+        };
+        use std::os::{fd::AsRawFd, unix::ffi::OsStrExt};
+        let from = std::ffi::CString::new(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+            .expect("no NUL");
+        let to = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: two valid C strings; linkat does not keep them.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl Write for Publishing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Whole, so that the file is linked with at least the bytes of this first write
+        // (the BufWriter's first flush: the file header and more).
+        self.file.write_all(buf)?;
+        self.link()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// `NAME.sha256` in sha256sum's format, beside the capture.
