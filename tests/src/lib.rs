@@ -35,6 +35,31 @@ pub fn require_root() {
     );
 }
 
+/// Runs `aftertrace-recorder record OPTIONS -o CAPTURE -- COMMAND...` to its end and
+/// returns the command's standard output; panics (failing the test) unless the recorder
+/// and the command succeed.
+pub fn record_command<S: AsRef<std::ffi::OsStr>>(
+    capture: &std::path::Path,
+    options: &[&str],
+    command: impl IntoIterator<Item = S>,
+) -> String {
+    let out = std::process::Command::new(target_bin(RECORDER_BIN))
+        .arg("record")
+        .args(options)
+        .arg("-o")
+        .arg(capture)
+        .arg("--")
+        .args(command)
+        .output()
+        .expect("run the recorder");
+    assert!(
+        out.status.success(),
+        "recording failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `aftertrace-inspector CAPTURE SUBCOMMAND --json` and parses its output, one JSON
 /// object per line; panics (failing the test) if the inspector fails or a line is not JSON.
 pub fn inspector_json(capture: &std::path::Path, subcommand: &str) -> Vec<serde_json::Value> {

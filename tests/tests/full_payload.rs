@@ -2,9 +2,7 @@
 //! byte; a script piped through `base64 -d | bash`, whole; and an ordinary 100 KiB data
 //! write cut at the snaplen with its original length recorded.
 
-use std::process::Command;
-
-use aftertrace_tests::{inspector_json, require_root, target_bin, RECORDER_BIN};
+use aftertrace_tests::{inspector_json, record_command, require_root};
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
@@ -47,17 +45,7 @@ fn scripts_are_kept_whole_and_data_is_cut() {
         dir = d.display()
     );
     let capture = d.join("payload.atcap");
-    let out = Command::new(target_bin(RECORDER_BIN))
-        .args(["record", "-o"])
-        .arg(&capture)
-        .args(["--", "bash", "-c", &workload])
-        .output()
-        .expect("recorder");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record_command(&capture, &[], ["bash", "-c", &workload]);
     let ev = inspector_json(&capture, "events");
 
     // bash opens the script, then reads it (on whatever fd it moves it to) in 8 KiB reads.
@@ -149,18 +137,8 @@ fn one_read_or_write_beyond_8k_is_kept_whole_up_to_the_cap() {
     );
     let record = |cap: &str, name: &str| {
         let capture = d.join(name);
-        let out = Command::new(target_bin(RECORDER_BIN))
-            .args(["record", "--payload-cap", cap, "-o"])
-            .arg(&capture)
-            .args(["--", "bash", "-c", &workload])
-            .output()
-            .expect("recorder");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("module-imported"));
+        let out = record_command(&capture, &["--payload-cap", cap], ["bash", "-c", &workload]);
+        assert!(out.contains("module-imported"));
         inspector_json(&capture, "events")
     };
     let module_path = format!("{}/bigmod.py", d.display());
@@ -239,18 +217,8 @@ fn a_long_bash_c_script_comes_back_whole() {
         .collect();
     assert!(script.len() > 40 * 1024);
     let capture = dir.path().join("argv.atcap");
-    let out = Command::new(target_bin(RECORDER_BIN))
-        .args(["record", "-o"])
-        .arg(&capture)
-        .args(["--", "bash", "-c", &script])
-        .output()
-        .expect("recorder");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("long-argv-ran"));
+    let out = record_command(&capture, &[], ["bash", "-c", &script]);
+    assert!(out.contains("long-argv-ran"));
     let commands = inspector_json(&capture, "commands");
     let bash = commands
         .iter()

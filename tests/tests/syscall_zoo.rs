@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::Command};
 
-use aftertrace_tests::{inspector_json, repo_root, require_root, target_bin, RECORDER_BIN};
+use aftertrace_tests::{inspector_json, record_command, repo_root, require_root};
 use serde_json::Value;
 
 fn build_zoo(dir: &Path) -> std::path::PathBuf {
@@ -47,19 +47,7 @@ fn every_decoded_syscall_comes_back_with_its_values() {
     std::fs::create_dir(&dir).expect("scratch dir");
     let d = dir.to_str().expect("UTF-8 path");
     let capture = work.path().join("zoo.atcap");
-    let out = Command::new(target_bin(RECORDER_BIN))
-        .args(["record", "-o"])
-        .arg(&capture)
-        .arg("--")
-        .arg(&zoo_bin)
-        .arg(&dir)
-        .output()
-        .expect("run the recorder");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record_command(&capture, &[], [zoo_bin.as_os_str(), dir.as_os_str()]);
 
     let all = inspector_json(&capture, "events");
     let zoo_exec = all
