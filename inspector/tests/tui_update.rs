@@ -781,3 +781,49 @@ fn the_help_lists_every_new_key() {
         assert!(keys.contains(&(k, place)), "{k} in {place}: {keys:?}");
     }
 }
+
+#[test]
+fn a_scrolled_reconstruction_list_draws_the_rows_from_its_top() {
+    // Only the rows on screen are laid out: after End, the last row is drawn, under the
+    // cursor, and the first is not.
+    let (mut app, _rx) = loaded(&sample("host-shell.atcap"), 110, 20);
+    app.update(Action::Goto(View::Scripts));
+    let r = app.recon.clone().unwrap();
+    assert!(
+        app.scripts_rows.len() > 3,
+        "{} rows",
+        app.scripts_rows.len()
+    );
+    let id_of = |&(s, i): &(bool, usize)| {
+        if s {
+            r.scripts[i].id.clone()
+        } else {
+            r.files[i].id.clone()
+        }
+    };
+    let first = id_of(&app.scripts_rows[0]);
+    let last = id_of(app.scripts_rows.last().unwrap());
+    app.update(Action::End);
+    assert!(app.scripts.top > 0, "the list scrolled");
+    let term = aftertrace_inspector::tui::render_to_test_backend(&app, 110, 20);
+    let buf = term.backend().buffer();
+    let rows: Vec<(String, bool)> = (0..buf.area.height)
+        .map(|y| {
+            let line: String = (1..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_owned())
+                .collect();
+            let reversed = buf[(1, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED);
+            (line, reversed)
+        })
+        .collect();
+    let row_of = |id: &str| {
+        rows.iter()
+            .find(|(l, _)| l.starts_with(&format!("{id:<5} ")))
+            .cloned()
+    };
+    let (_, under_cursor) = row_of(&last).expect("the last row is drawn");
+    assert!(under_cursor, "and it is the cursor's");
+    assert!(row_of(&first).is_none(), "the first row scrolled away");
+}

@@ -53,9 +53,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         String,
     ) = match app.view {
         View::Scripts => {
+            // Only the rows on screen are laid out (a capture can hold many thousands).
             let items: Vec<Line> = app
                 .scripts_rows
                 .iter()
+                .skip(app.scripts.top)
+                .take(rows)
                 .map(|&(script, i)| {
                     let a = if script { &r.scripts[i] } else { &r.files[i] };
                     artifact_line(a)
@@ -89,6 +92,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let items: Vec<Line> = app
                 .sessions_rows
                 .iter()
+                .skip(app.sessions.top)
+                .take(rows)
                 .map(|&i| {
                     let s = &r.sessions[i];
                     Line::from(vec![
@@ -156,6 +161,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let items: Vec<Line> = app
                 .net_rows
                 .iter()
+                .skip(app.net.top)
+                .take(rows)
                 .map(|&i| {
                     let c = &r.connections[i];
                     let failed = c.error.is_some();
@@ -232,7 +239,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     };
     let mut lines = vec![Line::styled(fit(&header, width), HEADER)];
     let empty = list.is_empty();
-    for (i, l) in list.into_iter().enumerate().skip(top).take(rows) {
+    // `list` holds the rows from `top` on.
+    for (i, l) in list.into_iter().enumerate().map(|(k, l)| (k + top, l)) {
         lines.push(if i == cursor {
             l.patch_style(CURSOR)
         } else {
