@@ -777,6 +777,7 @@ fn the_help_lists_every_new_key() {
         ("d", "Network"),
         ("x", "Scripts, Network"),
         ("[ / ]", "Scripts, Sessions, Network"),
+        ("{ / }", "Sessions, Network"),
     ] {
         assert!(keys.contains(&(k, place)), "{k} in {place}: {keys:?}");
     }
@@ -826,4 +827,70 @@ fn a_scrolled_reconstruction_list_draws_the_rows_from_its_top() {
     let (_, under_cursor) = row_of(&last).expect("the last row is drawn");
     assert!(under_cursor, "and it is the cursor's");
     assert!(row_of(&first).is_none(), "the first row scrolled away");
+}
+
+#[test]
+fn braces_jump_between_typed_lines_and_stream_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 110, 34);
+    settle_app(&mut app, &rx);
+    app.update(Action::Goto(View::Sessions));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('}'))),
+        Some(Action::JumpContent { forward: true })
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('{'))),
+        Some(Action::JumpContent { forward: false })
+    ));
+    // The pane's first line is the typed line: the header takes two rows at this width,
+    // the prompt's output one, `id`'s output two.
+    let top_line = |app: &aftertrace_inspector::tui::App| {
+        let term = aftertrace_inspector::tui::render_to_test_backend(app, 110, 34);
+        let buf = term.backend().buffer();
+        // The content pane's first row: under its top border, below the list.
+        let y = (0..buf.area.height)
+            .rev()
+            .find(|&y| buf[(0, y)].symbol() == "┌")
+            .unwrap()
+            + 1;
+        (1..buf.area.width - 1)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect::<String>()
+            .trim_end()
+            .to_owned()
+    };
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 3);
+    assert!(top_line(&app).ends_with("400 $ id"), "{}", top_line(&app));
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 6);
+    assert!(top_line(&app).contains("$ curl -s http://10.0.0.5/x"));
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 6);
+    assert_eq!(app.message.as_deref(), Some("no later typed line"));
+    app.update(Action::JumpContent { forward: false });
+    assert_eq!(app.content_top, 3);
+    assert_eq!(app.message.as_deref(), Some("typed line 1 of 2"));
+    // Network: from one run of a direction to the next.
+    app.update(Action::Goto(View::Network));
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("→ client 00:00:00.113000"),
+        "{}",
+        top_line(&app)
+    );
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("← server 00:00:00.114000"),
+        "{}",
+        top_line(&app)
+    );
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("→ client 00:00:00.116000"),
+        "{}",
+        top_line(&app)
+    );
+    assert_eq!(app.message.as_deref(), Some("run 3 of 4"));
 }

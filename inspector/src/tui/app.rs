@@ -133,6 +133,11 @@ pub enum Action {
     Export,
     /// Scrolls the content pane of Scripts, Sessions and Network (lines; negative: up).
     ScrollContent(isize),
+    /// Sessions, Network: scrolls the content pane to the next (or previous) typed line,
+    /// or run of one direction of the stream.
+    JumpContent {
+        forward: bool,
+    },
     /// Drill down.
     Enter,
     /// Close the prompt or help, else go back through the history.
@@ -592,6 +597,7 @@ impl App {
                 self.content_top = (self.content_top as isize).saturating_add(d).max(0) as usize;
             }
             Action::Export => self.export(),
+            Action::JumpContent { forward } => self.jump_content(forward),
             Action::Left
             | Action::Right
             | Action::Toggle
@@ -632,6 +638,8 @@ impl App {
             self.push_history();
             self.view = view;
             self.message = None;
+            // The content pane is another view's.
+            self.content_top = 0;
         }
     }
 
@@ -1141,6 +1149,58 @@ impl App {
         self.set_selection(Some(filter), self.range);
         self.view = View::Events;
         self.message = Some(format!("events of {} (Esc: back)", printable(&label)));
+    }
+
+    /// Scrolls the Sessions or Network content pane so that the next (or previous) typed
+    /// line, or run of one direction, is its first line. Lines wrap as the pane draws them.
+    fn jump_content(&mut self, forward: bool) {
+        let Some((lines, anchors)) = super::render::recon::detail(self) else {
+            return;
+        };
+        let screen = ratatui::layout::Rect::new(0, 0, self.width, self.height);
+        let main = layout::areas(screen, self.footer_lines()).main;
+        let Some(pane) = layout::panes(self.view, main).detail else {
+            return;
+        };
+        let width = pane.width.saturating_sub(2);
+        // Where each anchor starts once the lines before it are wrapped.
+        let mut starts = Vec::with_capacity(anchors.len());
+        let mut row = 0;
+        let mut next = anchors.iter().peekable();
+        for (i, line) in lines.into_iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                starts.push(row);
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+            row += ratatui::widgets::Paragraph::new(line)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .line_count(width);
+        }
+        let what = if self.view == View::Sessions {
+            "typed line"
+        } else {
+            "run"
+        };
+        let target = if forward {
+            starts.iter().position(|&r| r > self.content_top)
+        } else {
+            starts.iter().rposition(|&r| r < self.content_top)
+        };
+        match target {
+            Some(k) => {
+                self.content_top = starts[k];
+                self.message = Some(format!("{what} {} of {}", k + 1, starts.len()));
+            }
+            None => {
+                self.message = Some(format!(
+                    "no {} {what}",
+                    if forward { "later" } else { "earlier" }
+                ))
+            }
+        }
     }
 
     /// Shows only the marked bins; without a mark, the selected range (when it is

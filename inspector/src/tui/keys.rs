@@ -43,6 +43,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("[ / ]", "Scripts, Sessions, Network", "scroll the content pane up / down"),
     (
+        "{ / }",
+        "Sessions, Network",
+        "scroll the content pane to the previous / next typed line (Sessions) or run of one direction (Network)",
+    ),
+    (
         "w",
         "Scripts",
         "export the exact bytes (gaps zero-filled) to CAPTURE-ID.bin in the current directory",
@@ -128,6 +133,12 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('d') if view == View::Network => Action::FollowDirection,
         KeyCode::Char(']') if recon => Action::ScrollContent(10),
         KeyCode::Char('[') if recon => Action::ScrollContent(-10),
+        KeyCode::Char('}') if matches!(view, View::Sessions | View::Network) => {
+            Action::JumpContent { forward: true }
+        }
+        KeyCode::Char('{') if matches!(view, View::Sessions | View::Network) => {
+            Action::JumpContent { forward: false }
+        }
         KeyCode::Char('w') if view == View::Scripts => Action::Export,
         _ => return None,
     };

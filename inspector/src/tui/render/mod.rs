@@ -155,8 +155,8 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             View::Containers => "Enter events  / search  f filter  t time  Tab views  Esc back  ? help  q quit",
             View::Overview => "Tab/1-9 views  Enter around alert  f filter  t time  / search  ? help  q quit",
             View::Scripts => "Enter process  x text/hex  w export  [/] scroll content  / search  f filter  t time  Esc back  ? help  q quit",
-            View::Sessions => "Enter process  [/] scroll transcript  / search  f filter  t time  Tab views  Esc back  ? help  q quit",
-            View::Network => "Enter process  d both/client/server  x text/hex  [/] scroll  / search  f filter  t time  Esc back  ? help  q quit",
+            View::Sessions => "Enter process  [/] scroll  {/} previous/next typed line  / search  f filter  t time  Esc back  ? help  q quit",
+            View::Network => "Enter process  d both/client/server  x text/hex  [/] scroll  {/} runs  f filter  t time  ? help  q quit",
         };
         frame.render_widget(Paragraph::new(Line::styled(hints, DIM)), area);
         return;

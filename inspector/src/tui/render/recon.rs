@@ -118,32 +118,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                     ])
                 })
                 .collect();
-            let detail = app
-                .sessions_rows
-                .get(app.sessions.cursor)
-                .and_then(|&i| r.sessions.get(i))
-                .map(|s| {
-                    let mut out = vec![Line::from(vec![
-                        Span::styled("session ", BOLD),
-                        Span::raw(format!(
-                            "{} on {}  {} .. {}  {} bytes typed, {} bytes shown{}",
-                            s.id,
-                            printable(&s.tty),
-                            s.start.as_deref().unwrap_or("?"),
-                            s.end.as_deref().unwrap_or("?"),
-                            thousands(s.input_bytes),
-                            thousands(s.output_bytes),
-                            if s.cut_records > 0 {
-                                format!(", {} records cut", s.cut_records)
-                            } else {
-                                String::new()
-                            }
-                        )),
-                    ])];
-                    out.extend(replay_lines(s));
-                    out
-                })
-                .unwrap_or_default();
+            let detail = detail(app).map(|d| d.0).unwrap_or_default();
             (
                 format!(
                     "{:<5} {:<14} {:<10} {:<14} {:>6} {:>9} SHELL",
@@ -194,31 +169,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                     ])
                 })
                 .collect();
-            let detail = app
-                .net_rows
-                .get(app.net.cursor)
-                .and_then(|&i| r.connections.get(i))
-                .map(|c| {
-                    let mut out = vec![Line::from(vec![
-                        Span::styled("connection ", BOLD),
-                        Span::raw(format!(
-                            "{} {} {}  {} -> {}  {}",
-                            c.id,
-                            c.protocol,
-                            c.direction,
-                            printable(c.local.as_deref().unwrap_or("?")),
-                            printable(c.remote.as_deref().unwrap_or("?")),
-                            c.processes
-                                .iter()
-                                .map(|p| format!("{} {}", p.pid, printable(&p.command())))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    ])];
-                    out.extend(follow_lines(c, app.follow, app.hex));
-                    out
-                })
-                .unwrap_or_default();
+            let detail = detail(app).map(|d| d.0).unwrap_or_default();
             (
                 format!(
                     "{:<5} {:<6} {:<9} {:<22} {:<22} {:>7} {:>10} {:>10} CONTAINER",
@@ -266,6 +217,63 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 .block(boxed(detail_title)),
             d,
         );
+    }
+}
+
+/// The content pane of Sessions (the selected session's transcript) or Network (the
+/// selected connection's follow-stream), and the lines `{`/`}` jump between (typed lines;
+/// runs of one direction).
+pub fn detail(app: &App) -> Option<(Vec<Line<'static>>, Vec<usize>)> {
+    let r = app.recon.as_ref()?;
+    match app.view {
+        View::Sessions => {
+            let s = r
+                .sessions
+                .get(*app.sessions_rows.get(app.sessions.cursor)?)?;
+            let mut out = vec![Line::from(vec![
+                Span::styled("session ", BOLD),
+                Span::raw(format!(
+                    "{} on {}  {} .. {}  {} bytes typed, {} bytes shown{}",
+                    s.id,
+                    printable(&s.tty),
+                    s.start.as_deref().unwrap_or("?"),
+                    s.end.as_deref().unwrap_or("?"),
+                    thousands(s.input_bytes),
+                    thousands(s.output_bytes),
+                    if s.cut_records > 0 {
+                        format!(", {} records cut", s.cut_records)
+                    } else {
+                        String::new()
+                    }
+                )),
+            ])];
+            let (lines, anchors) = replay_lines(s);
+            out.extend(lines);
+            Some((out, anchors.into_iter().map(|a| a + 1).collect()))
+        }
+        View::Network => {
+            let c = r.connections.get(*app.net_rows.get(app.net.cursor)?)?;
+            let mut out = vec![Line::from(vec![
+                Span::styled("connection ", BOLD),
+                Span::raw(format!(
+                    "{} {} {}  {} -> {}  {}",
+                    c.id,
+                    c.protocol,
+                    c.direction,
+                    printable(c.local.as_deref().unwrap_or("?")),
+                    printable(c.remote.as_deref().unwrap_or("?")),
+                    c.processes
+                        .iter()
+                        .map(|p| format!("{} {}", p.pid, printable(&p.command())))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ])];
+            let (lines, anchors) = follow_lines(c, app.follow, app.hex);
+            out.extend(lines);
+            Some((out, anchors.into_iter().map(|a| a + 1).collect()))
+        }
+        _ => None,
     }
 }
 
@@ -381,8 +389,9 @@ fn artifact_detail(a: &Artifact, hex: bool) -> Vec<Line<'static>> {
 
 /// A session's replay: each typed line (`$`) and the output after it, with its time and
 /// process; output lines after the first are aligned under it.
-fn replay_lines(s: &Session) -> Vec<Line<'static>> {
+fn replay_lines(s: &Session) -> (Vec<Line<'static>>, Vec<usize>) {
     let mut out = Vec::new();
+    let mut typed = Vec::new();
     for t in &s.replay {
         let time = short(&t.time).to_owned();
         if let Some(l) = t.line.and_then(|i| s.lines.get(i)) {
@@ -402,6 +411,7 @@ fn replay_lines(s: &Session) -> Vec<Line<'static>> {
             if l.incomplete {
                 spans.push(Span::styled("  (keys missing)", YELLOW));
             }
+            typed.push(out.len());
             out.push(Line::from(spans));
             continue;
         }
@@ -422,7 +432,7 @@ fn replay_lines(s: &Session) -> Vec<Line<'static>> {
     if out.is_empty() {
         out.push(Line::styled("nothing typed or shown", DIM));
     }
-    out
+    (out, typed)
 }
 
 /// The client's and the server's colours, as Wireshark's "Follow TCP stream" has them.
@@ -443,7 +453,7 @@ fn roles(c: &Connection) -> ((&'static str, Style), (&'static str, Style)) {
 /// A connection's follow-stream: a line per direction (bytes, sha256, gaps), then its
 /// data: both directions interleaved in time order, each run of one direction under a
 /// header with its time and process, in that direction's colour; or one direction whole.
-fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> Vec<Line<'static>> {
+fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> (Vec<Line<'static>>, Vec<usize>) {
     let ((out_label, out_style), (in_label, in_style)) = roles(c);
     let mut lines = Vec::new();
     for (label, style, arrow, s) in [
@@ -489,7 +499,7 @@ fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> Vec<Line<'static>>
             lines.push(Line::styled("no data this way", DIM));
         }
         lines.extend(content_lines_at(&s.raw, &s.gaps, hex, 0, style, true));
-        return lines;
+        return (lines, Vec::new());
     }
     if c.segments.is_empty() {
         if c.out.raw.is_empty() && c.inn.raw.is_empty() {
@@ -513,9 +523,10 @@ fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> Vec<Line<'static>>
             in_style,
             true,
         ));
-        return lines;
+        return (lines, Vec::new());
     }
     let mut shown = 0usize;
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < c.segments.len() {
         // A run: consecutive sends (or receives) that follow each other in the stream.
@@ -536,6 +547,7 @@ fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> Vec<Line<'static>>
         } else {
             (&c.inn, in_label, in_style, "←")
         };
+        runs.push(lines.len());
         lines.push(Line::styled(
             format!(
                 "{arrow} {label} {}  pid {}  {} bytes{}",
@@ -584,7 +596,7 @@ fn follow_lines(c: &Connection, follow: Follow, hex: bool) -> Vec<Line<'static>>
         }
         i = j;
     }
-    lines
+    (lines, runs)
 }
 
 /// Known gap ranges, as `[start, end)` byte offsets.
