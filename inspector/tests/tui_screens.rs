@@ -111,3 +111,41 @@ fn a_truncated_capture_says_what_was_lost() {
         insta::assert_snapshot!("truncated_overview", screen(&app, 130, 40));
     });
 }
+
+#[test]
+fn a_session_transcript_and_a_followed_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "recon.atcap"), 110, 34);
+    settle_app(&mut app, &rx);
+    // What was typed and what came back, in order, with times.
+    insta::assert_snapshot!("recon_session_transcript", at(&mut app, View::Sessions));
+    // curl's connection: both directions interleaved, then each alone, then hex.
+    insta::assert_snapshot!("recon_follow_both", at(&mut app, View::Network));
+    app.update(Action::FollowDirection);
+    insta::assert_snapshot!("recon_follow_client", screen(&app, 110, 34));
+    app.update(Action::FollowDirection);
+    insta::assert_snapshot!("recon_follow_server", screen(&app, 110, 34));
+    app.update(Action::FollowDirection);
+    app.update(Action::ToggleHex);
+    insta::assert_snapshot!("recon_follow_both_hex", screen(&app, 110, 34));
+    app.update(Action::ToggleHex);
+    // The filter narrows the view by the connection's processes; the status line says so.
+    app.update(Action::Open(PromptKind::Filter));
+    type_text(&mut app, "container.name = web");
+    app.update(Action::Submit);
+    settle_app(&mut app, &rx);
+    insta::assert_snapshot!("recon_network_filtered", screen(&app, 110, 34));
+}
+
+#[test]
+fn the_timeline_zoomed_into_a_marked_range() {
+    let (mut app, _rx) = loaded(&sample("host-shell.atcap"), 110, 32);
+    app.update(Action::Goto(View::Timeline));
+    // The busy start: the first 25 bins, counted exactly once zoomed in.
+    app.update(Action::Toggle);
+    for _ in 0..24 {
+        app.update(Action::Right);
+    }
+    app.update(Action::ZoomIn);
+    insta::assert_snapshot!("host_shell_timeline_zoomed", screen(&app, 110, 32));
+}

@@ -10,7 +10,7 @@ use aftertrace_filter::Filter;
 use aftertrace_inspector::{
     meta::Lookups,
     query::{self, Query},
-    tui::{map_key, Action, PromptKind, View},
+    tui::{map_key, Action, Follow, PromptKind, View},
 };
 use capture_format::CaptureReader;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -490,4 +490,407 @@ fn the_dropped_script_is_recovered_and_leads_to_its_process() {
         32611,
         "the shell that wrote it"
     );
+}
+
+/// The ids of the rows a reconstruction view shows.
+fn recon_ids(app: &aftertrace_inspector::tui::App, view: View) -> Vec<String> {
+    let r = app.recon.as_ref().expect("reconstructed");
+    match view {
+        View::Sessions => app
+            .sessions_rows
+            .iter()
+            .map(|&i| r.sessions[i].id.clone())
+            .collect(),
+        View::Network => app
+            .net_rows
+            .iter()
+            .map(|&i| r.connections[i].id.clone())
+            .collect(),
+        _ => app
+            .scripts_rows
+            .iter()
+            .map(|&(s, i)| {
+                if s {
+                    r.scripts[i].id.clone()
+                } else {
+                    r.files[i].id.clone()
+                }
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn a_session_replays_what_was_typed_and_what_came_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 120, 40);
+    settle_app(&mut app, &rx);
+    let r = app.recon.clone().unwrap();
+    assert_eq!(r.sessions.len(), 1);
+    let turns: Vec<(&str, u32, &str)> = r.sessions[0]
+        .replay
+        .iter()
+        .map(|t| (t.kind, t.pid, t.text.as_str()))
+        .collect();
+    // The prompt's escape sequences and the key-by-key echo of `id` are left out; the
+    // prompt printed 1.2 s later is a turn of its own.
+    assert_eq!(
+        turns,
+        vec![
+            ("output", 400, "root@node-t:~# "),
+            ("typed", 400, "id"),
+            ("output", 401, "uid=0(root) gid=0(root)\nroot@node-t:~# "),
+            ("typed", 400, "curl -s http://10.0.0.5/x"),
+            ("output", 402, "hello world"),
+            ("output", 400, "root@node-t:~# "),
+        ]
+    );
+    let times: Vec<u64> = r.sessions[0].replay.iter().map(|t| t.ts).collect();
+    assert!(times.is_sorted(), "in time order: {times:?}");
+    // `/` finds a session by its output too.
+    app.update(Action::Goto(View::Sessions));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "uid=0");
+    app.update(Action::Submit);
+    assert!(app.message.as_deref().unwrap().contains("n next"));
+    // The transcript scrolls ([ and ]) and a new row starts it at the top.
+    app.update(Action::ScrollContent(10));
+    assert_eq!(app.content_top, 10);
+    app.update(Action::ScrollContent(-30));
+    assert_eq!(app.content_top, 0);
+}
+
+#[test]
+fn follow_stream_interleaves_both_directions_and_toggles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 120, 40);
+    settle_app(&mut app, &rx);
+    let r = app.recon.clone().unwrap();
+    let c = r.connections.iter().find(|c| c.id == "n1").unwrap();
+    let segs: Vec<(&str, u64, u64)> = c
+        .segments
+        .iter()
+        .map(|g| (g.direction, g.offset, g.len))
+        .collect();
+    assert_eq!(
+        segs,
+        vec![
+            ("out", 0, 35),
+            ("in", 0, 39),
+            ("in", 39, 12),
+            ("out", 35, 19),
+            ("in", 51, 26),
+        ]
+    );
+    // Each segment's bytes are where it says in its direction's stream.
+    assert_eq!(&c.inn.raw[39..51], b"hello world\n");
+    assert_eq!(&c.out.raw[35..40], b"GET /");
+
+    app.update(Action::Goto(View::Network));
+    assert_eq!(app.follow, Follow::Both);
+    app.update(Action::ScrollContent(10));
+    app.update(Action::FollowDirection);
+    assert_eq!((app.follow, app.content_top), (Follow::Client, 0));
+    app.update(Action::FollowDirection);
+    assert_eq!(app.follow, Follow::Server);
+    app.update(Action::FollowDirection);
+    assert_eq!(app.follow, Follow::Both);
+    app.update(Action::ToggleHex);
+    assert!(app.hex);
+    // The keys: d and x in Network; d means nothing elsewhere.
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('d'))),
+        Some(Action::FollowDirection)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('x'))),
+        Some(Action::ToggleHex)
+    ));
+    app.update(Action::Goto(View::Sessions));
+    assert!(map_key(&app, key(KeyCode::Char('d'))).is_none());
+}
+
+#[test]
+fn follow_stream_colours_the_client_and_the_server_apart() {
+    use ratatui::style::Color;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 120, 40);
+    settle_app(&mut app, &rx);
+    app.update(Action::Goto(View::Network));
+    let term = aftertrace_inspector::tui::render_to_test_backend(&app, 120, 40);
+    let buf = term.backend().buffer();
+    let colour_of = |text: &str| {
+        (0..buf.area.height)
+            .find_map(|y| {
+                let line: String = (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_owned())
+                    .collect();
+                let at = line.find(text)?;
+                let x = line[..at].chars().count() as u16;
+                Some(buf[(x, y)].fg)
+            })
+            .unwrap_or_else(|| panic!("{text} is on screen"))
+    };
+    assert_eq!(colour_of("GET /x HTTP/1.1"), Color::LightRed, "the client");
+    assert_eq!(colour_of("HTTP/1.1 200 OK"), Color::LightBlue, "the server");
+    assert_eq!(colour_of("GET /y HTTP/1.1"), Color::LightRed);
+}
+
+#[test]
+fn the_filter_narrows_scripts_sessions_and_network_by_their_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 120, 40);
+    settle_app(&mut app, &rx);
+    assert_eq!(recon_ids(&app, View::Network), vec!["n1", "n2"]);
+    assert_eq!(recon_ids(&app, View::Sessions), vec!["t1"]);
+    let filter = |app: &mut aftertrace_inspector::tui::App, text: &str| {
+        app.update(Action::Open(PromptKind::Filter));
+        app.update(Action::ClearInput);
+        type_text(app, text);
+        app.update(Action::Submit);
+        settle_app(app, &rx);
+    };
+    // curl is one of the session's processes (it wrote to the terminal) and owns n1.
+    filter(&mut app, "proc.name = curl");
+    assert_eq!(recon_ids(&app, View::Network), vec!["n1"]);
+    assert_eq!(recon_ids(&app, View::Sessions), vec!["t1"]);
+    // The container's wget: its connection only, and no session.
+    filter(&mut app, "container.name = web");
+    assert_eq!(recon_ids(&app, View::Network), vec!["n2"]);
+    assert!(recon_ids(&app, View::Sessions).is_empty());
+    app.update(Action::Goto(View::Network));
+    let note = app.narrowing().expect("the status line says what narrows");
+    assert!(note.contains("1 of 2 connections"), "{note}");
+    assert!(note.contains("filter"), "{note}");
+    // User fields: www-data is the container's uid 33.
+    filter(&mut app, "user.name = www-data");
+    assert_eq!(recon_ids(&app, View::Network), vec!["n2"]);
+    // The filter and the time range together; F clears the filter.
+    app.update(Action::Open(PromptKind::Time));
+    app.update(Action::ClearInput);
+    type_text(&mut app, "+0.15s..");
+    app.update(Action::Submit);
+    assert_eq!(recon_ids(&app, View::Network), vec!["n2"]);
+    let note = app.narrowing().unwrap();
+    assert!(note.contains("range") && note.contains("filter"), "{note}");
+    app.update(Action::ClearFilter);
+    assert_eq!(
+        recon_ids(&app, View::Network),
+        vec!["n2"],
+        "n1 began before"
+    );
+    app.update(Action::ClearRange);
+    assert_eq!(recon_ids(&app, View::Network), vec!["n1", "n2"]);
+    assert!(app.narrowing().is_none());
+}
+
+#[test]
+fn the_timeline_zooms_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, _rx) = loaded(&write_capture(dir.path(), "a.atcap"), 102, 40);
+    app.update(Action::Goto(View::Timeline));
+    let window = app.timeline_span().unwrap();
+    let (first, width, bins) = app.timeline_bins().unwrap();
+    assert_eq!(bins, 100);
+    // Into the marked bins 10..=19.
+    for _ in 0..10 {
+        app.update(Action::Right);
+    }
+    app.update(Action::Toggle);
+    for _ in 0..9 {
+        app.update(Action::Right);
+    }
+    app.update(Action::ZoomIn);
+    let marked = (first + 10 * width, first + 20 * width - 1);
+    assert_eq!(app.timeline_span(), Some(marked));
+    assert!(app.timeline.mark.is_none());
+    let (first2, width2, _) = app.timeline_bins().unwrap();
+    assert_eq!(first2, marked.0);
+    assert!(
+        width2 * 10 <= width + 10,
+        "ten times finer: {width2} vs {width}"
+    );
+    // Zoomed in, every bin is counted exactly: the sum is the events in the span.
+    let counts = app.timeline_counts.clone().expect("exact counts").3;
+    let in_span = events()
+        .iter()
+        .filter(|e| e.ts >= first2 && e.ts < first2 + width2 * 100)
+        .count();
+    assert_eq!(counts.iter().sum::<f64>() as usize, in_span);
+    // No mark: half the span around the cursor.
+    app.update(Action::ZoomIn);
+    let (lo, hi) = app.timeline_span().unwrap();
+    let half = (marked.1 - marked.0) / 2;
+    assert!((hi - lo).abs_diff(half) <= 2, "{} vs {half}", hi - lo);
+    assert!(lo >= marked.0 && hi <= marked.1);
+    // Out again, step by step, then nothing further.
+    app.update(Action::ZoomOut);
+    assert_eq!(app.timeline_span(), Some(marked));
+    app.update(Action::ZoomOut);
+    assert_eq!(app.timeline_span(), Some(window));
+    assert!(app.timeline_counts.is_none());
+    app.update(Action::ZoomOut);
+    assert!(app.message.as_deref().unwrap().contains("whole capture"));
+    // With a selected range (t) and no mark, + zooms into the range.
+    app.update(Action::Open(PromptKind::Time));
+    type_text(&mut app, "+0.1s..+0.2s");
+    app.update(Action::Submit);
+    app.update(Action::ZoomIn);
+    assert_eq!(
+        app.timeline_span(),
+        Some((app.range.since.unwrap(), app.range.until.unwrap()))
+    );
+    // Enter, zoomed in, narrows every view to the bin under the cursor, as before.
+    app.update(Action::Enter);
+    let (f, w, _) = app.timeline_bins().unwrap();
+    assert!(app.range.until.unwrap() - app.range.since.unwrap() < w + 1);
+    assert!(app.range.since.unwrap() >= f);
+    // The keys: + (or =) and - zoom in the Timeline, and still fold the tree.
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('+'))),
+        Some(Action::ZoomIn)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('='))),
+        Some(Action::ZoomIn)
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('-'))),
+        Some(Action::ZoomOut)
+    ));
+    app.update(Action::Goto(View::Processes));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('-'))),
+        Some(Action::CollapseAll)
+    ));
+}
+
+#[test]
+fn the_help_lists_every_new_key() {
+    let keys: Vec<(&str, &str)> = aftertrace_inspector::tui::KEYS
+        .iter()
+        .map(|k| (k.0, k.1))
+        .collect();
+    for (k, place) in [
+        ("+ (or =)", "Timeline"),
+        ("-", "Timeline"),
+        ("d", "Network"),
+        ("x", "Scripts, Network"),
+        ("[ / ]", "Scripts, Sessions, Network"),
+        ("{ / }", "Sessions, Network"),
+    ] {
+        assert!(keys.contains(&(k, place)), "{k} in {place}: {keys:?}");
+    }
+}
+
+#[test]
+fn a_scrolled_reconstruction_list_draws_the_rows_from_its_top() {
+    // Only the rows on screen are laid out: after End, the last row is drawn, under the
+    // cursor, and the first is not.
+    let (mut app, _rx) = loaded(&sample("host-shell.atcap"), 110, 20);
+    app.update(Action::Goto(View::Scripts));
+    let r = app.recon.clone().unwrap();
+    assert!(
+        app.scripts_rows.len() > 3,
+        "{} rows",
+        app.scripts_rows.len()
+    );
+    let id_of = |&(s, i): &(bool, usize)| {
+        if s {
+            r.scripts[i].id.clone()
+        } else {
+            r.files[i].id.clone()
+        }
+    };
+    let first = id_of(&app.scripts_rows[0]);
+    let last = id_of(app.scripts_rows.last().unwrap());
+    app.update(Action::End);
+    assert!(app.scripts.top > 0, "the list scrolled");
+    let term = aftertrace_inspector::tui::render_to_test_backend(&app, 110, 20);
+    let buf = term.backend().buffer();
+    let rows: Vec<(String, bool)> = (0..buf.area.height)
+        .map(|y| {
+            let line: String = (1..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_owned())
+                .collect();
+            let reversed = buf[(1, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED);
+            (line, reversed)
+        })
+        .collect();
+    let row_of = |id: &str| {
+        rows.iter()
+            .find(|(l, _)| l.starts_with(&format!("{id:<5} ")))
+            .cloned()
+    };
+    let (_, under_cursor) = row_of(&last).expect("the last row is drawn");
+    assert!(under_cursor, "and it is the cursor's");
+    assert!(row_of(&first).is_none(), "the first row scrolled away");
+}
+
+#[test]
+fn braces_jump_between_typed_lines_and_stream_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, rx) = loaded(&write_recon_capture(dir.path(), "r.atcap"), 110, 34);
+    settle_app(&mut app, &rx);
+    app.update(Action::Goto(View::Sessions));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('}'))),
+        Some(Action::JumpContent { forward: true })
+    ));
+    assert!(matches!(
+        map_key(&app, key(KeyCode::Char('{'))),
+        Some(Action::JumpContent { forward: false })
+    ));
+    // The pane's first line is the typed line: the header takes two rows at this width,
+    // the prompt's output one, `id`'s output two.
+    let top_line = |app: &aftertrace_inspector::tui::App| {
+        let term = aftertrace_inspector::tui::render_to_test_backend(app, 110, 34);
+        let buf = term.backend().buffer();
+        // The content pane's first row: under its top border, below the list.
+        let y = (0..buf.area.height)
+            .rev()
+            .find(|&y| buf[(0, y)].symbol() == "┌")
+            .unwrap()
+            + 1;
+        (1..buf.area.width - 1)
+            .map(|x| buf[(x, y)].symbol().to_owned())
+            .collect::<String>()
+            .trim_end()
+            .to_owned()
+    };
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 3);
+    assert!(top_line(&app).ends_with("400 $ id"), "{}", top_line(&app));
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 6);
+    assert!(top_line(&app).contains("$ curl -s http://10.0.0.5/x"));
+    app.update(Action::JumpContent { forward: true });
+    assert_eq!(app.content_top, 6);
+    assert_eq!(app.message.as_deref(), Some("no later typed line"));
+    app.update(Action::JumpContent { forward: false });
+    assert_eq!(app.content_top, 3);
+    assert_eq!(app.message.as_deref(), Some("typed line 1 of 2"));
+    // Network: from one run of a direction to the next.
+    app.update(Action::Goto(View::Network));
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("→ client 00:00:00.113000"),
+        "{}",
+        top_line(&app)
+    );
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("← server 00:00:00.114000"),
+        "{}",
+        top_line(&app)
+    );
+    app.update(Action::JumpContent { forward: true });
+    assert!(
+        top_line(&app).starts_with("→ client 00:00:00.116000"),
+        "{}",
+        top_line(&app)
+    );
+    assert_eq!(app.message.as_deref(), Some("run 3 of 4"));
 }

@@ -202,6 +202,8 @@ pub struct Conn {
     in_pos: u64,
     pub bytes_out: u64,
     pub bytes_in: u64,
+    /// Every send and receive with data, in time order: what "follow stream" interleaves.
+    pub segments: Vec<ConnSegment>,
     pub actors: Vec<Actor>,
     pub peer: Option<usize>,
     pub listener: Option<usize>,
@@ -227,6 +229,7 @@ impl Conn {
             in_pos: 0,
             bytes_out: 0,
             bytes_in: 0,
+            segments: Vec::new(),
             actors: Vec::new(),
             peer: None,
             listener: None,
@@ -234,6 +237,17 @@ impl Conn {
             touch: Touch::default(),
         }
     }
+}
+
+/// One send (`out`) or receive on a connection: where its bytes sit in that direction's
+/// stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnSegment {
+    pub ts: u64,
+    pub pid: u32,
+    pub out: bool,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// One read from or write to a terminal.
@@ -1283,6 +1297,15 @@ impl<'a> Engine<'a> {
                     }
                 }
                 conn.out.observe(conn.out_pos, data, n, cut);
+                if n > 0 {
+                    conn.segments.push(ConnSegment {
+                        ts,
+                        pid,
+                        out: true,
+                        offset: conn.out_pos,
+                        len: n,
+                    });
+                }
                 conn.out_pos += n;
                 conn.bytes_out += n;
                 add_actor(&mut conn.actors, pid, &image);
@@ -1400,6 +1423,13 @@ impl<'a> Engine<'a> {
                 }
                 if n > 0 {
                     conn.inn.observe(conn.in_pos, data, n, cut);
+                    conn.segments.push(ConnSegment {
+                        ts,
+                        pid,
+                        out: false,
+                        offset: conn.in_pos,
+                        len: n,
+                    });
                     conn.in_pos += n;
                     conn.bytes_in += n;
                 } else if conn.sock_type == 1 {

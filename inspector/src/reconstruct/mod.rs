@@ -21,6 +21,7 @@ pub mod content;
 pub mod engine;
 pub mod lines;
 pub mod render;
+pub mod transcript;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -41,8 +42,9 @@ use crate::select::TimeRange;
 use crate::style::shell_words;
 
 pub use content::{Cause, Content, Gap};
-use engine::{Actor, Direction, Engine, Image, ReadSource};
+use engine::{Actor, ConnSegment, Direction, Engine, Image, ReadSource};
 use lines::{typed_lines, Keys, LineEnd};
+pub use transcript::Turn;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -162,6 +164,9 @@ pub struct Artifact {
     pub bytes: Arc<Vec<u8>>,
     #[serde(skip)]
     pub first_ts: u64,
+    /// Its last contributing record.
+    #[serde(skip)]
+    pub last_ts: u64,
     #[serde(skip)]
     pub selected: bool,
     /// A file (`files`) that also counts as a script (`scripts`).
@@ -222,6 +227,8 @@ pub struct Session {
     pub processes: Vec<ProcRef>,
     pub lines: Vec<LineRow>,
     pub transcript: Vec<IoRow>,
+    /// The session in order: lines typed and the output between them (`transcript`).
+    pub replay: Vec<Turn>,
     pub input_bytes: u64,
     pub output_bytes: u64,
     /// Reads or writes whose data was not all captured.
@@ -230,6 +237,8 @@ pub struct Session {
     pub selected: bool,
     #[serde(skip)]
     pub first_ts: u64,
+    #[serde(skip)]
+    pub last_ts: u64,
 }
 
 /// One direction of a connection (`net --json`).
@@ -246,6 +255,28 @@ pub struct Stream {
     pub data_base64: String,
     #[serde(skip)]
     pub raw: Vec<u8>,
+}
+
+/// One send or receive with data on a connection (`net --json`): where its bytes are in
+/// that direction's stream. In time order, these interleave the two directions as they
+/// happened ("follow stream").
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Segment {
+    pub time: String,
+    pub pid: u32,
+    /// out (sent by this end), in (received)
+    pub direction: &'static str,
+    /// Offset in that direction's stream (`out` or `in`).
+    pub offset: u64,
+    pub len: u64,
+    #[serde(skip)]
+    pub ts: u64,
+}
+
+impl Segment {
+    pub fn is_out(&self) -> bool {
+        self.direction == "out"
+    }
 }
 
 /// A connection, listening socket or socketpair end (`net --json`).
@@ -276,10 +307,16 @@ pub struct Connection {
     pub out: Stream,
     #[serde(rename = "in")]
     pub inn: Stream,
+    /// Sends and receives in time order (a direction this end never touched, taken from
+    /// its peer's).
+    pub segments: Vec<Segment>,
     #[serde(skip)]
     pub selected: bool,
     #[serde(skip)]
     pub first_ts: u64,
+    /// Its last record.
+    #[serde(skip)]
+    pub last_ts: u64,
 }
 
 /// Everything recovered from one capture.
@@ -617,6 +654,24 @@ fn same_endpoint(a: &SockAddr, b: &SockAddr) -> bool {
     }
 }
 
+/// A connection's sends and receives in time order. A direction it has none of (one end
+/// recorded, or a socket open before the capture) comes from its peer's, mirrored.
+fn segments_of(engine: &Engine<'_>, i: usize) -> Vec<ConnSegment> {
+    let c = &engine.conns[i];
+    let mut v = c.segments.clone();
+    if let Some(peer) = c.peer.and_then(|p| engine.conns.get(p)) {
+        let (has_out, has_in) = (v.iter().any(|g| g.out), v.iter().any(|g| !g.out));
+        v.extend(
+            peer.segments
+                .iter()
+                .filter(|g| if g.out { !has_in } else { !has_out })
+                .map(|g| ConnSegment { out: !g.out, ..*g }),
+        );
+        v.sort_by_key(|g| g.ts);
+    }
+    v
+}
+
 fn finish(
     mut engine: Engine<'_>,
     mut tree: ProcessTree,
@@ -752,8 +807,20 @@ fn finish(
             accepted: c.accepted,
             out: stream(&c.out, c.bytes_out, dropped),
             inn: stream(&c.inn, c.bytes_in, dropped),
+            segments: segments_of(&engine, i)
+                .into_iter()
+                .map(|g| Segment {
+                    time: lookups.clock().rfc3339(g.ts),
+                    pid: g.pid,
+                    direction: if g.out { "out" } else { "in" },
+                    offset: g.offset,
+                    len: g.len,
+                    ts: g.ts,
+                })
+                .collect(),
             selected: c.touch.selected,
             first_ts: c.start.or(c.touch.first).unwrap_or(0),
+            last_ts: c.touch.last.or(c.start).unwrap_or(0),
         });
     }
     let conns_of_pid = |pid: u32| -> Vec<String> {
@@ -817,6 +884,7 @@ fn finish(
             content_base64: None,
             bytes: Arc::new(bytes),
             first_ts: touch.first.unwrap_or(0),
+            last_ts: touch.last.unwrap_or(0),
             selected: touch.selected,
             is_script: false,
         }
@@ -1027,7 +1095,7 @@ fn finish(
                     cut: io.cut.is_some(),
                 })
                 .collect();
-        let lines = typed_lines(&keys)
+        let lines: Vec<LineRow> = typed_lines(&keys)
             .into_iter()
             .map(|l| LineRow {
                 time: lookups.clock().rfc3339(l.ts),
@@ -1051,6 +1119,21 @@ fn finish(
             Some((image.uid, image.cgroup_id))
         });
         let (container_id, container_name) = namer.container(&t.ns);
+        let transcript: Vec<IoRow> =
+            t.io.iter()
+                .map(|io| IoRow {
+                    time: lookups.clock().rfc3339(io.ts),
+                    pid: io.pid,
+                    direction: if io.input { "in" } else { "out" },
+                    data: text(&io.data),
+                    data_base64: b64(&io.data),
+                    len: io.len,
+                    cut: io.cut,
+                    ts: io.ts,
+                    bytes: io.data.clone(),
+                })
+                .collect();
+        let replay = transcript::replay(&lines, &transcript, |ts| lookups.clock().rfc3339(ts));
         sessions.push(Session {
             id: format!("t{}", sessions.len() + 1),
             tty: t.name.clone(),
@@ -1065,26 +1148,14 @@ fn finish(
             end: namer.time(t.touch.last),
             processes: t.actors.iter().map(ProcRef::of).collect(),
             lines,
-            transcript: t
-                .io
-                .iter()
-                .map(|io| IoRow {
-                    time: lookups.clock().rfc3339(io.ts),
-                    pid: io.pid,
-                    direction: if io.input { "in" } else { "out" },
-                    data: text(&io.data),
-                    data_base64: b64(&io.data),
-                    len: io.len,
-                    cut: io.cut,
-                    ts: io.ts,
-                    bytes: io.data.clone(),
-                })
-                .collect(),
+            transcript,
+            replay,
             input_bytes: input,
             output_bytes: t.io.iter().filter(|io| !io.input).map(|io| io.len).sum(),
             cut_records: t.io.iter().filter(|io| io.cut.is_some()).count() as u64,
             selected: t.touch.selected,
             first_ts: t.touch.first.unwrap_or(0),
+            last_ts: t.touch.last.unwrap_or(0),
         });
     }
 

@@ -242,90 +242,6 @@ pub fn files(r: &Reconstruction, json: bool, style: Style, out: &mut dyn Write) 
     Ok(())
 }
 
-/// Output text for reading: escape sequences removed, `\r` dropped, other controls
-/// escaped.
-fn screen_text(b: &[u8]) -> String {
-    let mut clean = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            0x1b => {
-                i += 1;
-                if i < b.len() && (b[i] == b'[' || b[i] == b']') {
-                    let osc = b[i] == b']';
-                    i += 1;
-                    while i < b.len() {
-                        let c = b[i];
-                        i += 1;
-                        if (!osc && (0x40..=0x7e).contains(&c)) || (osc && c == 0x07) {
-                            break;
-                        }
-                    }
-                } else {
-                    i += 1;
-                }
-                continue;
-            }
-            b'\r' | 0x07 => {}
-            0x08 => {
-                clean.pop();
-            }
-            c => clean.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&clean).into_owned()
-}
-
-/// The output of a session in `(from, to)` (exclusive), as text lines. A line editor
-/// echoes keys late when they come fast: with `echo_of` (the pid that read the line key by
-/// key), its writes up to the first newline are that echo and are left out.
-fn output_between(
-    s: &Session,
-    from: Option<u64>,
-    to: Option<u64>,
-    echo_of: Option<u32>,
-) -> Vec<String> {
-    let mut echo = echo_of;
-    let bytes: Vec<u8> = s
-        .transcript
-        .iter()
-        .filter(|io| io.direction == "out")
-        .filter(|io| from.is_none_or(|f| io.ts > f) && to.is_none_or(|t| io.ts < t))
-        .filter(|io| match echo {
-            Some(pid) if io.pid == pid => {
-                if io.bytes.contains(&b'\n') {
-                    echo = None;
-                }
-                false
-            }
-            Some(_) => {
-                echo = None;
-                true
-            }
-            None => true,
-        })
-        .flat_map(|io| {
-            let mut b = io.bytes.clone();
-            if io.cut.is_some() {
-                b.extend_from_slice(
-                    format!(
-                        "[... {} byte(s) not captured]",
-                        io.len - io.bytes.len() as u64
-                    )
-                    .as_bytes(),
-                );
-            }
-            b
-        })
-        .collect();
-    let text = screen_text(&bytes);
-    text.lines()
-        .map(|l| printable(l).into_owned())
-        .filter(|l| !l.trim().is_empty())
-        .collect()
-}
-
 fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<()> {
     let shell = s.shell.as_ref().map_or_else(
         || "?".to_owned(),
@@ -355,10 +271,25 @@ fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<(
             s.cut_records
         )?;
     }
-    for l in output_between(s, None, s.lines.first().map(|l| l.ts), None) {
-        writeln!(out, "      {l}")?;
-    }
-    for (i, l) in s.lines.iter().enumerate() {
+    for turn in &s.replay {
+        let Some(l) = turn.line.and_then(|i| s.lines.get(i)) else {
+            // Output: its time and writer on the first line, the rest aligned under it.
+            for (i, text) in turn.text.lines().enumerate() {
+                if i == 0 {
+                    writeln!(out, "  {} {:>7}   {}", turn.time, turn.pid, printable(text))?;
+                } else {
+                    writeln!(
+                        out,
+                        "  {:w$} {:>7}   {}",
+                        "",
+                        "",
+                        printable(text),
+                        w = turn.time.len()
+                    )?;
+                }
+            }
+            continue;
+        };
         let mut marks = Vec::new();
         match l.end {
             super::LineEnd::Interrupt => marks.push("^C"),
@@ -385,18 +316,6 @@ fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<(
             style.bold(&printable(&l.text)),
             marks
         )?;
-        let next = s.lines.get(i + 1).map(|n| n.ts);
-        // Read key by key (a line editor, which echoes itself), or by lines (the
-        // terminal echoes: no write to leave out).
-        let keys = s
-            .transcript
-            .iter()
-            .filter(|io| io.direction == "in" && io.ts >= l.ts && io.ts <= l.end_ts);
-        let key_by_key = keys.clone().count() > 1 && keys.clone().all(|io| io.len == 1);
-        let echo_of = key_by_key.then_some(l.pid);
-        for o in output_between(s, Some(l.end_ts), next, echo_of) {
-            writeln!(out, "      {o}")?;
-        }
     }
     Ok(())
 }

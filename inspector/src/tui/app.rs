@@ -120,12 +120,24 @@ pub enum Action {
     Toggle,
     CollapseAll,
     ExpandAll,
-    /// Scripts: text / hex.
+    /// Scripts, Network: text / hex.
     ToggleHex,
+    /// Network: follow both directions, the client's, the server's.
+    FollowDirection,
+    /// Timeline: show only the marked bins (else the selected range, else half the span
+    /// around the cursor).
+    ZoomIn,
+    /// Timeline: back to the span shown before the last zoom.
+    ZoomOut,
     /// Scripts: write the artifact's exact bytes to a file in the current directory.
     Export,
     /// Scrolls the content pane of Scripts, Sessions and Network (lines; negative: up).
     ScrollContent(isize),
+    /// Sessions, Network: scrolls the content pane to the next (or previous) typed line,
+    /// or run of one direction of the stream.
+    JumpContent {
+        forward: bool,
+    },
     /// Drill down.
     Enter,
     /// Close the prompt or help, else go back through the history.
@@ -264,10 +276,35 @@ pub struct EventsState {
     rows_for: usize,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TimelineState {
     pub cursor: Option<BootNs>,
     pub mark: Option<BootNs>,
+    /// The spans zoomed into, innermost last (first and last time shown); empty: the
+    /// whole window.
+    pub zoom: Vec<(BootNs, BootNs)>,
+}
+
+/// Which directions of a connection the Network view's follow-stream shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Follow {
+    /// Both, interleaved in time order.
+    #[default]
+    Both,
+    /// What the client sent (for a connection with no client or server: this end).
+    Client,
+    /// What the server sent (else: the other end).
+    Server,
+}
+
+impl Follow {
+    pub fn label(self) -> &'static str {
+        match self {
+            Follow::Both => "both directions",
+            Follow::Client => "client only",
+            Follow::Server => "server only",
+        }
+    }
 }
 
 /// A container (or the host) in the Containers view.
@@ -337,6 +374,11 @@ pub struct App {
     pub net: ListState,
     /// Content shown as a hex dump rather than text.
     pub hex: bool,
+    /// The Network view's follow-stream directions.
+    pub follow: Follow,
+    /// Events per Timeline bin counted from the events themselves, for a zoomed span
+    /// whose chunks are few enough to decode at once: (first, bin width, bins, counts).
+    pub timeline_counts: Option<(BootNs, u64, usize, Vec<f64>)>,
     /// How far the Scripts, Sessions and Network content pane is scrolled.
     pub content_top: usize,
     cache: GroupCache,
@@ -393,6 +435,8 @@ impl App {
             net_rows: Vec::new(),
             net: ListState::default(),
             hex: false,
+            follow: Follow::Both,
+            timeline_counts: None,
             content_top: 0,
             cache: GroupCache::default(),
             filter_gens: Generation::default(),
@@ -535,11 +579,25 @@ impl App {
             Action::PageDown => self.page(1),
             Action::Home => self.step(isize::MIN / 2),
             Action::End => self.step(isize::MAX / 2),
-            Action::ToggleHex => self.hex = !self.hex,
+            Action::ToggleHex => {
+                self.hex = !self.hex;
+                self.content_top = 0;
+            }
+            Action::FollowDirection => {
+                self.follow = match self.follow {
+                    Follow::Both => Follow::Client,
+                    Follow::Client => Follow::Server,
+                    Follow::Server => Follow::Both,
+                };
+                self.content_top = 0;
+            }
+            Action::ZoomIn => self.zoom_in(),
+            Action::ZoomOut => self.zoom_out(),
             Action::ScrollContent(d) => {
                 self.content_top = (self.content_top as isize).saturating_add(d).max(0) as usize;
             }
             Action::Export => self.export(),
+            Action::JumpContent { forward } => self.jump_content(forward),
             Action::Left
             | Action::Right
             | Action::Toggle
@@ -580,6 +638,8 @@ impl App {
             self.push_history();
             self.view = view;
             self.message = None;
+            // The content pane is another view's.
+            self.content_top = 0;
         }
     }
 
@@ -650,26 +710,118 @@ impl App {
         self.select_recon();
     }
 
-    /// The reconstruction's artifacts within the range (they know no event filter).
+    /// The reconstruction's artifacts, sessions and connections whose first record is in
+    /// the range and, with a filter, one of whose processes the filter selects (tested as
+    /// the tree is, as a record of no syscall by that process, at the artifact's first
+    /// and at its last record: so `proc.*`, `user.*` and `container.*` fields narrow
+    /// these views; `evt.*` and `fd.*` fields select nothing here).
     fn select_recon(&mut self) {
         let Some(r) = self.recon.clone() else { return };
+        let capture = self.capture.clone();
         let range = self.range;
         let within = |first: u64| range.is_all() || range.contains(first);
+        let ctx = capture
+            .as_ref()
+            .map(|c| CaptureContext::new(&r.tree, &c.lookups));
+        let filter = self.filter.as_ref();
+        let by_filter = |procs: &[crate::reconstruct::ProcRef], first: u64, last: u64| {
+            let (Some(f), Some(ctx)) = (filter, &ctx) else {
+                return true;
+            };
+            procs.iter().any(|p| {
+                [first, last].iter().any(|&t| {
+                    r.tree.lookup(p.pid, t).is_some() && f.matches(&state_probe(p.pid, t), ctx)
+                })
+            })
+        };
+        let artifact = |a: &crate::reconstruct::Artifact| {
+            within(a.first_ts) && by_filter(&a.processes, a.first_ts, a.last_ts)
+        };
         self.scripts_rows = (0..r.scripts.len())
-            .filter(|&i| within(r.scripts[i].first_ts))
+            .filter(|&i| artifact(&r.scripts[i]))
             .map(|i| (true, i))
             .chain(
                 (0..r.files.len())
-                    .filter(|&i| !r.files[i].is_script && within(r.files[i].first_ts))
+                    .filter(|&i| !r.files[i].is_script && artifact(&r.files[i]))
                     .map(|i| (false, i)),
             )
             .collect();
         self.sessions_rows = (0..r.sessions.len())
-            .filter(|&i| within(r.sessions[i].first_ts))
+            .filter(|&i| {
+                let s = &r.sessions[i];
+                within(s.first_ts) && by_filter(&s.processes, s.first_ts, s.last_ts)
+            })
             .collect();
         self.net_rows = (0..r.connections.len())
-            .filter(|&i| within(r.connections[i].first_ts))
+            .filter(|&i| {
+                let c = &r.connections[i];
+                within(c.first_ts) && by_filter(&c.processes, c.first_ts, c.last_ts)
+            })
             .collect();
+        for (len, list) in [
+            (self.scripts_rows.len(), &mut self.scripts),
+            (self.sessions_rows.len(), &mut self.sessions),
+            (self.net_rows.len(), &mut self.net),
+        ] {
+            list.cursor = list.cursor.min(len.saturating_sub(1));
+            list.top = list.top.min(list.cursor);
+        }
+    }
+
+    /// What narrows the Scripts, Sessions or Network view, for the status line (None:
+    /// nothing does, or another view, whose rows are the records the filter selects).
+    pub fn narrowing(&self) -> Option<String> {
+        let filter = self.filter.is_some();
+        let range = !self.range.is_all();
+        if !filter && !range {
+            return None;
+        }
+        let by = |range_what: &str, filter_what: &str| -> String {
+            match (range, filter) {
+                (true, true) => format!("{range_what}; {filter_what}"),
+                (true, false) => range_what.to_owned(),
+                _ => filter_what.to_owned(),
+            }
+        };
+        let recon = |shown: usize, total: usize, things: &str, who: &str| {
+            format!(
+                "{shown} of {total} {things}: {}",
+                by(
+                    "first record in the range",
+                    &format!("the filter on {who} (proc, user, container fields)")
+                )
+            )
+        };
+        Some(match self.view {
+            View::Scripts => {
+                let r = self.recon.as_ref()?;
+                recon(
+                    self.scripts_rows.len(),
+                    r.scripts.len() + r.files.iter().filter(|a| !a.is_script).count(),
+                    "artifacts",
+                    "writers and readers",
+                )
+            }
+            View::Sessions => {
+                let r = self.recon.as_ref()?;
+                recon(
+                    self.sessions_rows.len(),
+                    r.sessions.len(),
+                    "sessions",
+                    "the processes on the terminal",
+                )
+            }
+            View::Network => {
+                let r = self.recon.as_ref()?;
+                recon(
+                    self.net_rows.len(),
+                    r.connections.len(),
+                    "connections",
+                    "their processes",
+                )
+            }
+            _ => return None,
+        })
     }
 
     /// The artifact under the Scripts view's cursor.
@@ -768,9 +920,15 @@ impl App {
         }
     }
 
+    /// The span the Timeline shows: the innermost zoom, else the whole window.
+    pub fn timeline_span(&self) -> Option<(BootNs, BootNs)> {
+        let window = self.capture.as_ref()?.window?;
+        Some(self.timeline.zoom.last().copied().unwrap_or(window))
+    }
+
     /// The Timeline's bins: first time and width of one bin.
     pub fn timeline_bins(&self) -> Option<(BootNs, u64, usize)> {
-        let (first, last) = self.capture.as_ref()?.window?;
+        let (first, last) = self.timeline_span()?;
         let bins = layout::timeline_bins(self.width);
         let width = (last - first) / bins as u64 + 1;
         Some((first, width, bins))
@@ -991,6 +1149,122 @@ impl App {
         self.set_selection(Some(filter), self.range);
         self.view = View::Events;
         self.message = Some(format!("events of {} (Esc: back)", printable(&label)));
+    }
+
+    /// Scrolls the Sessions or Network content pane so that the next (or previous) typed
+    /// line, or run of one direction, is its first line. Lines wrap as the pane draws them.
+    fn jump_content(&mut self, forward: bool) {
+        let Some((lines, anchors)) = super::render::recon::detail(self) else {
+            return;
+        };
+        let screen = ratatui::layout::Rect::new(0, 0, self.width, self.height);
+        let main = layout::areas(screen, self.footer_lines()).main;
+        let Some(pane) = layout::panes(self.view, main).detail else {
+            return;
+        };
+        let width = pane.width.saturating_sub(2);
+        // Where each anchor starts once the lines before it are wrapped.
+        let mut starts = Vec::with_capacity(anchors.len());
+        let mut row = 0;
+        let mut next = anchors.iter().peekable();
+        for (i, line) in lines.into_iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                starts.push(row);
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+            row += ratatui::widgets::Paragraph::new(line)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .line_count(width);
+        }
+        let what = if self.view == View::Sessions {
+            "typed line"
+        } else {
+            "run"
+        };
+        let target = if forward {
+            starts.iter().position(|&r| r > self.content_top)
+        } else {
+            starts.iter().rposition(|&r| r < self.content_top)
+        };
+        match target {
+            Some(k) => {
+                self.content_top = starts[k];
+                self.message = Some(format!("{what} {} of {}", k + 1, starts.len()));
+            }
+            None => {
+                self.message = Some(format!(
+                    "no {} {what}",
+                    if forward { "later" } else { "earlier" }
+                ))
+            }
+        }
+    }
+
+    /// Shows only the marked bins; without a mark, the selected range (when it is
+    /// narrower than what is shown); else half the span, around the cursor.
+    fn zoom_in(&mut self) {
+        if self.view != View::Timeline {
+            return;
+        }
+        let (Some((first, width, bins)), Some((lo0, hi0))) =
+            (self.timeline_bins(), self.timeline_span())
+        else {
+            return;
+        };
+        let cur = self.timeline.cursor.unwrap_or(first).clamp(lo0, hi0);
+        let bin_of = |t: BootNs| first + (t.saturating_sub(first)) / width * width;
+        let span = hi0 - lo0;
+        let range = (
+            self.range.since.unwrap_or(lo0).max(lo0),
+            self.range.until.unwrap_or(hi0).min(hi0),
+        );
+        let (lo, hi, what) = if let Some(m) = self.timeline.mark {
+            (
+                bin_of(m.min(cur)),
+                (bin_of(m.max(cur)) + width - 1).min(hi0),
+                "the marked bins",
+            )
+        } else if !self.range.is_all() && range.0 < range.1 && range.1 - range.0 < span / 10 * 9 {
+            (range.0, range.1, "the selected range")
+        } else {
+            let quarter = span / 4;
+            let centre = bin_of(cur) + width / 2;
+            let lo = centre.saturating_sub(quarter).max(lo0);
+            let hi = (lo + 2 * quarter).min(hi0);
+            (hi.saturating_sub(2 * quarter).max(lo0), hi, "the cursor")
+        };
+        if hi.saturating_sub(lo) < bins as u64 {
+            self.message = Some("cannot zoom in further: a bin would be under a nanosecond".into());
+            return;
+        }
+        self.timeline.zoom.push((lo, hi));
+        self.timeline.mark = None;
+        if !(lo..=hi).contains(&cur) {
+            self.timeline.cursor = Some(lo);
+        }
+        self.message = Some(format!(
+            "zoomed into {what}: {} shown (- zooms out; Enter narrows every view)",
+            duration_text(hi - lo)
+        ));
+    }
+
+    fn zoom_out(&mut self) {
+        if self.view != View::Timeline {
+            return;
+        }
+        if self.timeline.zoom.pop().is_none() {
+            self.message = Some("the Timeline shows the whole capture".into());
+            return;
+        }
+        self.message = Some(match self.timeline_span() {
+            Some((lo, hi)) if !self.timeline.zoom.is_empty() => {
+                format!("zoomed out: {} shown", duration_text(hi - lo))
+            }
+            _ => "zoomed out: the whole capture".into(),
+        });
     }
 
     fn timeline_select(&mut self) {
@@ -1410,9 +1684,10 @@ impl App {
                         .get(i)
                         .and_then(|&k| r.sessions.get(k))
                         .map(|s| {
-                            let lines: Vec<&str> =
-                                s.lines.iter().map(|l| l.text.as_str()).collect();
-                            format!("{} {} {}", s.id, s.tty, lines.join("\n"))
+                            // What was typed and what came back.
+                            let turns: Vec<&str> =
+                                s.replay.iter().map(|t| t.text.as_str()).collect();
+                            format!("{} {} {}", s.id, s.tty, turns.join("\n"))
                         })
                         .unwrap_or_default(),
                     _ => self
@@ -1421,12 +1696,13 @@ impl App {
                         .and_then(|&k| r.connections.get(k))
                         .map(|c| {
                             format!(
-                                "{} {} {} {} {}",
+                                "{} {} {} {} {}\n{}",
                                 c.id,
                                 c.protocol,
                                 c.local.as_deref().unwrap_or(""),
                                 c.remote.as_deref().unwrap_or(""),
-                                String::from_utf8_lossy(&c.out.raw[..c.out.raw.len().min(1 << 16)])
+                                String::from_utf8_lossy(&c.out.raw[..c.out.raw.len().min(1 << 16)]),
+                                String::from_utf8_lossy(&c.inn.raw[..c.inn.raw.len().min(1 << 16)])
                             )
                         })
                         .unwrap_or_default(),
@@ -1616,8 +1892,50 @@ impl App {
                 let rows = self.rows_of(View::Network);
                 self.net.fit(self.net_rows.len(), rows);
             }
+            View::Timeline => self.count_timeline(),
             _ => {}
         }
+    }
+
+    /// Zoomed in, counts the events of each bin exactly when the span's chunks hold at
+    /// most [`EXACT_TIMELINE_EVENTS`] (the index's estimate spreads a chunk's events
+    /// evenly over its time span, which a bin narrower than a chunk would show as flat).
+    fn count_timeline(&mut self) {
+        let Some((first, width, bins)) = self.timeline_bins() else {
+            return;
+        };
+        if self.timeline.zoom.is_empty() {
+            self.timeline_counts = None;
+            return;
+        }
+        if self
+            .timeline_counts
+            .as_ref()
+            .is_some_and(|t| (t.0, t.1, t.2) == (first, width, bins))
+        {
+            return;
+        }
+        self.timeline_counts = None;
+        let Some(c) = self.capture.clone() else {
+            return;
+        };
+        let end = first + width * bins as u64;
+        let groups: Vec<usize> = (0..c.groups.len())
+            .filter(|&g| c.groups[g].last_ts >= first && c.groups[g].first_ts < end)
+            .collect();
+        let total: u64 = groups.iter().map(|&g| c.groups[g].events).sum();
+        if total > EXACT_TIMELINE_EVENTS {
+            return;
+        }
+        let mut counts = vec![0.0; bins];
+        for g in groups {
+            for e in c.decode_group(g).0 {
+                if e.ts >= first && e.ts < end {
+                    counts[((e.ts - first) / width) as usize] += 1.0;
+                }
+            }
+        }
+        self.timeline_counts = Some((first, width, bins, counts));
     }
 
     /// Decodes (through the cache) the groups of the rows on screen and describes them.
@@ -1658,6 +1976,21 @@ impl App {
                 .visible
                 .push((pos, event.as_ref().map(|e| row_text(e, &ctx))));
         }
+    }
+}
+
+/// Zoomed in, the Timeline counts events exactly when its chunks hold at most this many
+/// (a few tens of milliseconds to decode); beyond, it shows the index's estimate.
+pub const EXACT_TIMELINE_EVENTS: u64 = 300_000;
+
+/// A duration for the status line: `2.5 s`, `12.000 ms`, `850 µs`.
+pub fn duration_text(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.3} s", ns as f64 / 1e9)
+    } else if ns >= 1_000_000 {
+        format!("{:.3} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.1} µs", ns as f64 / 1e3)
     }
 }
 

@@ -19,6 +19,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "the process that wrote, ran or opened it, in the tree",
     ),
     ("Enter", "Timeline", "narrow every view to the marked range (or the bin under the cursor)"),
+    (
+        "+ (or =)",
+        "Timeline",
+        "zoom in: show only the marked bins; without a mark, the selected range (t), else half the span around the cursor",
+    ),
+    ("-", "Timeline", "zoom out to the span shown before"),
     ("Enter", "Overview", "narrow every view to 5 s around the first alert"),
     ("Esc", "anywhere", "back: close the prompt or help, else return to the previous view, filter and range"),
     ("Up/Down, k/j", "lists", "move one row"),
@@ -29,8 +35,18 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("- / +", "Processes", "collapse all / expand all"),
     ("Left/Right, h/l", "Timeline", "move the cursor one bin (PgUp/PgDn: ten)"),
     ("Space", "Timeline", "mark where the range starts (again: unmark)"),
-    ("x", "Scripts", "content as text or as a hex dump"),
+    ("x", "Scripts, Network", "content as text or as a hex dump"),
+    (
+        "d",
+        "Network",
+        "follow stream: both directions interleaved in time order (client red, server blue), the client's only, the server's only",
+    ),
     ("[ / ]", "Scripts, Sessions, Network", "scroll the content pane up / down"),
+    (
+        "{ / }",
+        "Sessions, Network",
+        "scroll the content pane to the previous / next typed line (Sessions) or run of one direction (Network)",
+    ),
     (
         "w",
         "Scripts",
@@ -111,9 +127,18 @@ pub fn map_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char(' ') => Action::Toggle,
         KeyCode::Char('-') if view == View::Processes => Action::CollapseAll,
         KeyCode::Char('+') if view == View::Processes => Action::ExpandAll,
-        KeyCode::Char('x') if view == View::Scripts => Action::ToggleHex,
+        KeyCode::Char('+' | '=') if view == View::Timeline => Action::ZoomIn,
+        KeyCode::Char('-') if view == View::Timeline => Action::ZoomOut,
+        KeyCode::Char('x') if matches!(view, View::Scripts | View::Network) => Action::ToggleHex,
+        KeyCode::Char('d') if view == View::Network => Action::FollowDirection,
         KeyCode::Char(']') if recon => Action::ScrollContent(10),
         KeyCode::Char('[') if recon => Action::ScrollContent(-10),
+        KeyCode::Char('}') if matches!(view, View::Sessions | View::Network) => {
+            Action::JumpContent { forward: true }
+        }
+        KeyCode::Char('{') if matches!(view, View::Sessions | View::Network) => {
+            Action::JumpContent { forward: false }
+        }
         KeyCode::Char('w') if view == View::Scripts => Action::Export,
         _ => return None,
     };

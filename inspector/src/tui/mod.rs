@@ -7,8 +7,9 @@
 //! terminal. So every screen can be drawn into ratatui's `TestBackend`, and `update` tested
 //! with no terminal at all.
 //!
-//! Views: Overview, Timeline, Processes, Commands, Events, Containers; Scripts, Sessions
-//! and Network wait for the reconstruction library.
+//! Views: Overview, Timeline (zoomable), Processes, Commands, Events, Containers; Scripts,
+//! Sessions (a transcript: typed lines and output) and Network (follow-stream, both
+//! directions interleaved) wait for the reconstruction library.
 
 mod app;
 mod data;
@@ -26,8 +27,8 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 pub use app::{
-    Action, App, ContainerRow, EventDetail, EventsState, ListState, Prompt, PromptKind, TreeRow,
-    View,
+    Action, App, ContainerRow, EventDetail, EventsState, Follow, ListState, Prompt, PromptKind,
+    TreeRow, View,
 };
 pub use data::{Analysis, Capture, Counts};
 pub use keys::{map_key, KEYS};

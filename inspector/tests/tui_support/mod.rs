@@ -1,6 +1,8 @@
 //! Shared by the TUI tests: a small multi-chunk capture built with capture-format's writer
 //! (a shell on the host running `cat /etc/shadow`, a killed `sh -c id` in a container, an
-//! alert, a drop), and helpers to drive the TUI state without a terminal.
+//! alert, a drop); a second one for the reconstruction's views (a terminal session on the
+//! host that runs `id` and `curl`, curl's HTTP connection, and a `wget` in the container
+//! with a connection of its own); and helpers to drive the TUI state without a terminal.
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
@@ -9,9 +11,10 @@ use std::time::Duration;
 
 use aftertrace_inspector::tui::{settle, Action, App};
 use capture_format::{
-    Abi, Alert, CaptureWriter, ClockPair, Completion, ContainerInfo, DropEntry, DropLedger, Event,
-    EventBody, ExecEvent, ExitEvent, ForkEvent, HostInfo, Param, ParamValue, ProcessInfo,
-    ProcessSnapshot, SyscallEvent, UserInfo, UsersAndGroups, WriterOptions,
+    syscall_number, Abi, Alert, Buffer, BufferCut, CaptureWriter, ClockPair, Completion,
+    ContainerInfo, DropEntry, DropLedger, Event, EventBody, ExecEvent, ExitEvent, ForkEvent,
+    HostInfo, Param, ParamValue, ProcessInfo, ProcessSnapshot, SockAddr, SyscallEvent, UserInfo,
+    UsersAndGroups, WriterOptions,
 };
 
 pub const CONTAINER: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
@@ -142,12 +145,226 @@ pub fn events() -> Vec<Event> {
     v
 }
 
+/// A syscall by name with its parameters (slot, value).
+fn sys(
+    ts: u64,
+    pid: u32,
+    name: &str,
+    args: &[u64],
+    ret: i64,
+    cgroup: u64,
+    params: Vec<Param>,
+) -> Event {
+    let mut a = [0u64; 6];
+    a[..args.len()].copy_from_slice(args);
+    ev(
+        ts,
+        pid,
+        EventBody::Syscall(SyscallEvent {
+            nr: syscall_number(Abi::X86_64, name).expect("a syscall"),
+            abi: Abi::X86_64,
+            completion: Completion::Complete,
+            args: a,
+            ret: Some(ret),
+            duration_ns: Some(1000),
+            cgroup_id: cgroup,
+            params,
+        }),
+    )
+}
+
+fn data(d: &[u8]) -> Vec<Param> {
+    vec![Param {
+        slot: 1,
+        value: ParamValue::Buffer(Buffer {
+            data: d.to_vec(),
+            original_len: d.len() as u64,
+            cut: BufferCut::Whole,
+        }),
+    }]
+}
+
+fn write(ts: u64, pid: u32, fd: u64, d: &[u8], cgroup: u64) -> Event {
+    let n = d.len() as u64;
+    sys(ts, pid, "write", &[fd, 0, n], n as i64, cgroup, data(d))
+}
+
+fn read(ts: u64, pid: u32, fd: u64, d: &[u8], cgroup: u64) -> Event {
+    sys(
+        ts,
+        pid,
+        "read",
+        &[fd, 0, 4096],
+        d.len() as i64,
+        cgroup,
+        data(d),
+    )
+}
+
+fn connect(ts: u64, pid: u32, fd: u64, addr: [u8; 4], port: u16, cgroup: u64) -> Vec<Event> {
+    vec![
+        sys(ts, pid, "socket", &[2, 1, 0], fd as i64, cgroup, vec![]),
+        sys(
+            ts + 1000,
+            pid,
+            "connect",
+            &[fd, 0, 16],
+            0,
+            cgroup,
+            vec![Param {
+                slot: 1,
+                value: ParamValue::SockAddr(SockAddr::Inet { addr, port }),
+            }],
+        ),
+    ]
+}
+
+const MS: u64 = 1_000_000;
+
+/// The events of [`recon_capture_bytes`], in time order: bash (pid 400, in the snapshot)
+/// on /dev/pts/3 reads `id` key by key (echoing each key), whose output follows; then a
+/// curl line read whole; curl (pid 402) sends two requests and reads two answers, and
+/// prints the body; a prompt 1.2 s later. In the container, wget (pid 500) talks to
+/// 10.0.0.9:443.
+pub fn recon_events() -> Vec<Event> {
+    let tty = 5;
+    let mut v = vec![
+        sys(
+            T0 + 10 * MS,
+            400,
+            "openat",
+            &[0xffff_ff9c, 0, 2, 0],
+            tty as i64,
+            10,
+            vec![Param {
+                slot: 1,
+                value: ParamValue::Path(b"/dev/pts/3".to_vec()),
+            }],
+        ),
+        write(T0 + 20 * MS, 400, tty, b"\x1b[1mroot@node-t\x1b[0m:~# ", 10),
+    ];
+    let mut t = T0 + 30 * MS;
+    for k in [b"i", b"d", b"\r"] {
+        v.push(read(t, 400, tty, k, 10));
+        v.push(write(
+            t + 1000,
+            400,
+            tty,
+            if k == b"\r" { b"\r\n" } else { k },
+            10,
+        ));
+        t += 10 * MS;
+    }
+    v.push(fork(T0 + 70 * MS, 400, 401, 10));
+    v.push(exec(T0 + 71 * MS, 401, 400, &["id"], 0, 10));
+    v.push(write(
+        T0 + 72 * MS,
+        401,
+        tty,
+        b"uid=0(root) gid=0(root)\r\n",
+        10,
+    ));
+    v.push(exit(T0 + 73 * MS, 401, 0));
+    v.push(write(T0 + 74 * MS, 400, tty, b"root@node-t:~# ", 10));
+    v.push(read(
+        T0 + 100 * MS,
+        400,
+        tty,
+        b"curl -s http://10.0.0.5/x\r",
+        10,
+    ));
+    v.push(fork(T0 + 110 * MS, 400, 402, 10));
+    v.push(exec(
+        T0 + 111 * MS,
+        402,
+        400,
+        &["curl", "-s", "http://10.0.0.5/x"],
+        0,
+        10,
+    ));
+    v.extend(connect(T0 + 112 * MS, 402, 3, [10, 0, 0, 5], 80, 10));
+    v.push(write(
+        T0 + 113 * MS,
+        402,
+        3,
+        b"GET /x HTTP/1.1\r\nHost: 10.0.0.5\r\n\r\n",
+        10,
+    ));
+    v.push(read(
+        T0 + 114 * MS,
+        402,
+        3,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n",
+        10,
+    ));
+    v.push(read(T0 + 115 * MS, 402, 3, b"hello world\n", 10));
+    v.push(write(T0 + 116 * MS, 402, 3, b"GET /y HTTP/1.1\r\n\r\n", 10));
+    v.push(read(
+        T0 + 117 * MS,
+        402,
+        3,
+        b"HTTP/1.1 404 Not Found\r\n\r\n",
+        10,
+    ));
+    v.push(sys(T0 + 118 * MS, 402, "close", &[3], 0, 10, vec![]));
+    v.push(write(T0 + 119 * MS, 402, tty, b"hello world\n", 10));
+    v.push(exit(T0 + 120 * MS, 402, 0));
+    v.push(write(T0 + 1320 * MS, 400, tty, b"root@node-t:~# ", 10));
+    v.push(fork(T0 + 200 * MS, 1, 500, 77));
+    v.push(exec(
+        T0 + 201 * MS,
+        500,
+        1,
+        &["wget", "-q", "https://10.0.0.9/"],
+        33,
+        77,
+    ));
+    v.extend(connect(T0 + 202 * MS, 500, 4, [10, 0, 0, 9], 443, 77));
+    v.push(write(T0 + 204 * MS, 500, 4, b"hello from wget", 77));
+    v.push(read(T0 + 205 * MS, 500, 4, b"bye", 77));
+    v.push(exit(T0 + 206 * MS, 500, 0));
+    v.sort_by_key(|e| e.ts);
+    v
+}
+
 /// The capture's bytes; `chunk_raw_bytes` small, so it has many chunks.
 pub fn capture_bytes() -> Vec<u8> {
+    capture_bytes_of(events(), 4 << 10, Vec::new())
+}
+
+/// The reconstruction's capture (see [`recon_events`]).
+pub fn recon_capture_bytes() -> Vec<u8> {
+    capture_bytes_of(
+        recon_events(),
+        1 << 10,
+        vec![ProcessInfo {
+            pid: 400,
+            ppid: 1,
+            comm: "bash".into(),
+            argv: vec![b"bash".to_vec()],
+            cwd: Some(b"/root".to_vec()),
+            cgroup_id: 10,
+            ..ProcessInfo::default()
+        }],
+    )
+}
+
+/// Writes the reconstruction's capture to `dir/name` and returns its path.
+pub fn write_recon_capture(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, recon_capture_bytes()).expect("writing the capture");
+    path
+}
+
+fn capture_bytes_of(
+    events: Vec<Event>,
+    chunk_raw_bytes: usize,
+    extra_processes: Vec<ProcessInfo>,
+) -> Vec<u8> {
     let mut w = CaptureWriter::new(
         Vec::new(),
         WriterOptions {
-            chunk_raw_bytes: 4 << 10,
+            chunk_raw_bytes,
             file_id: Some(*b"aftertrace-tui-t"),
             ..WriterOptions::default()
         },
@@ -213,7 +430,10 @@ pub fn capture_bytes() -> Vec<u8> {
                 cgroup_id: 10,
                 ..ProcessInfo::default()
             },
-        ],
+        ]
+        .into_iter()
+        .chain(extra_processes)
+        .collect(),
     })
     .expect("snapshot");
     w.write_alert(&Alert {
@@ -236,7 +456,7 @@ pub fn capture_bytes() -> Vec<u8> {
         }],
     })
     .expect("drops");
-    for e in events() {
+    for e in events {
         w.push_event(&e).expect("event");
     }
     w.finish().expect("finish")

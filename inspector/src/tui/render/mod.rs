@@ -133,6 +133,9 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(m.clone(), GREEN));
     }
+    if let Some(n) = app.narrowing() {
+        spans.push(Span::styled(format!("  ({n})"), DIM));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -146,13 +149,14 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     let Some(p) = &app.prompt else {
         let hints = match app.view {
             View::Processes => "Enter events  ←/→ collapse/expand  / search  f filter  t time  Tab views  Esc back  ? help  q quit",
-            View::Timeline => "←/→ move  Space mark  Enter narrow to range  T clear  Tab views  Esc back  ? help  q quit",
+            View::Timeline => "←/→ move  Space mark  Enter narrow to range  +/- zoom  T clear  Tab views  Esc back  ? help  q quit",
             View::Events => "↑/↓ PgUp/PgDn g/G move  Enter process  / search  f filter  t time  Esc back  ? help  q quit",
             View::Commands => "Enter process  / search  f filter  t time  Tab views  Esc back  ? help  q quit",
             View::Containers => "Enter events  / search  f filter  t time  Tab views  Esc back  ? help  q quit",
             View::Overview => "Tab/1-9 views  Enter around alert  f filter  t time  / search  ? help  q quit",
-            View::Scripts => "Enter process  x text/hex  w export  [/] scroll content  / search  t time  Esc back  ? help  q quit",
-            View::Sessions | View::Network => "Enter process  [/] scroll  / search  t time  Tab views  Esc back  ? help  q quit",
+            View::Scripts => "Enter process  x text/hex  w export  [/] scroll content  / search  f filter  t time  Esc back  ? help  q quit",
+            View::Sessions => "Enter process  [/] scroll  {/} previous/next typed line  / search  f filter  t time  Esc back  ? help  q quit",
+            View::Network => "Enter process  d both/client/server  x text/hex  [/] scroll  {/} runs  f filter  t time  ? help  q quit",
         };
         frame.render_widget(Paragraph::new(Line::styled(hints, DIM)), area);
         return;

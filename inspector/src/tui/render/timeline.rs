@@ -11,7 +11,7 @@ use ratatui::Frame;
 
 use crate::style::printable;
 
-use super::super::app::App;
+use super::super::app::{duration_text, App};
 use super::{boxed, loading, thousands, BOLD, DIM, RED, YELLOW};
 
 /// Events per bin, estimated from the index.
@@ -19,10 +19,18 @@ pub fn density(app: &App, first: BootNs, width: u64, bins: usize) -> Vec<f64> {
     let mut out = vec![0.0; bins];
     let Some(c) = &app.capture else { return out };
     let bin = |t: BootNs| ((t.saturating_sub(first)) / width).min(bins as u64 - 1) as usize;
+    // Zoomed in, the bins cover part of the window: only that part of a chunk counts.
+    let end = first + width * bins as u64;
     for chunk in c.reader.chunks() {
-        let (b0, b1) = (bin(chunk.first_ts), bin(chunk.last_ts));
+        if chunk.last_ts < first || chunk.first_ts >= end {
+            continue;
+        }
+        let (b0, b1) = (
+            bin(chunk.first_ts.max(first)),
+            bin(chunk.last_ts.min(end - 1)),
+        );
         let n = f64::from(chunk.event_count);
-        if b0 == b1 {
+        if chunk.first_ts == chunk.last_ts {
             out[b0] += n;
             continue;
         }
@@ -53,7 +61,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let inner_h = usize::from(area.height.saturating_sub(2));
     // A tall chart of an even load reads as a solid block: keep it to a dozen rows.
     let chart_h = inner_h.saturating_sub(7).clamp(1, 12);
-    let counts = density(app, first, width, bins);
+    let exact = app
+        .timeline_counts
+        .as_ref()
+        .filter(|t| (t.0, t.1, t.2) == (first, width, bins));
+    let counts = match exact {
+        Some(t) => t.3.clone(),
+        None => density(app, first, width, bins),
+    };
     let max = counts.iter().copied().fold(0.0, f64::max).max(1.0);
     let bin_of = |t: BootNs| ((t.saturating_sub(first)) / width).min(bins as u64 - 1) as usize;
     let cursor = bin_of(app.timeline.cursor.unwrap_or(first));
@@ -65,9 +80,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         let lo = first + b as u64 * width;
         !app.range.is_all() && app.range.overlaps(lo, lo + width - 1)
     };
+    let end = first + width * bins as u64;
+    let shown = |from: BootNs, to: BootNs| to >= first && from < end;
     let mut alerts = vec![false; bins];
     for a in &meta.alerts {
-        if a.received_boot_ns >= first {
+        if shown(a.received_boot_ns, a.received_boot_ns) {
             alerts[bin_of(a.received_boot_ns)] = true;
         }
     }
@@ -78,6 +95,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .entries
         .iter()
         .filter(|d| d.pid.is_none() && d.count > 0 && d.cause != "unreadable")
+        .filter(|d| shown(d.from, d.to))
     {
         for slot in drops.iter_mut().take(bin_of(d.to) + 1).skip(bin_of(d.from)) {
             *slot = true;
@@ -87,6 +105,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     for l in &c.reader.damage().lost {
         let a = l.after_ts.unwrap_or(first);
         let b = l.before_ts.unwrap_or(first + width * bins as u64);
+        if !shown(a, b) {
+            continue;
+        }
         for slot in gaps.iter_mut().take(bin_of(b) + 1).skip(bin_of(a)) {
             *slot = true;
         }
@@ -146,7 +167,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .collect();
     lines.push(Line::from(marks));
     let start = clock.rfc3339(first);
-    let end = clock.rfc3339(c.window.map_or(first, |w| w.1));
+    let span = app.timeline_span().unwrap_or((first, first));
+    let end = clock.rfc3339(span.1);
     let room = bins.saturating_sub(start.len());
     lines.push(Line::styled(format!("{start}{end:>room$}"), DIM));
 
@@ -155,9 +177,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     lines.push(Line::from(vec![
         Span::styled("cursor  ", BOLD),
         Span::raw(format!(
-            "{}  (+{:.3} s)  ~{} events in {:.3} ms",
+            "{}  (+{:.3} s)  {}{} events in {:.3} ms",
             clock.rfc3339(lo),
             offset as f64 / 1e9,
+            if exact.is_some() { "" } else { "~" },
             thousands(counts[cursor].round() as u64),
             width as f64 / 1e6
         )),
@@ -165,7 +188,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let alert_text: Vec<String> = meta
         .alerts
         .iter()
-        .filter(|a| bin_of(a.received_boot_ns) == cursor && a.received_boot_ns >= first)
+        .filter(|a| {
+            bin_of(a.received_boot_ns) == cursor && shown(a.received_boot_ns, a.received_boot_ns)
+        })
         .map(|a| format!("{}: {}", printable(&a.source), printable(&a.summary)))
         .collect();
     lines.push(if alert_text.is_empty() {
@@ -186,16 +211,31 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             YELLOW,
         ),
         (None, true) => Line::styled(
-            "▲ alert  ! recorder drops  ✗ damaged file  — Space marks a start, Enter selects",
+            "▲ alert  ! recorder drops  ✗ damaged file  — Space marks a start, Enter selects, + zooms",
             DIM,
         ),
     });
-    frame.render_widget(
-        Paragraph::new(lines).block(boxed(format!(
+    let title = if app.timeline.zoom.is_empty() {
+        format!(
             " Timeline: {} events over {:.3} s ",
             thousands(c.total_events()),
             (width * bins as u64) as f64 / 1e9
-        ))),
-        area,
-    );
+        )
+    } else {
+        let window = c.window.map_or(0, |w| w.1 - w.0);
+        format!(
+            " Timeline: zoomed in ({} of {}, level {}; - zooms out): {}{} events{} ",
+            duration_text(span.1 - span.0),
+            duration_text(window),
+            app.timeline.zoom.len(),
+            if exact.is_some() { "" } else { "~" },
+            thousands(counts.iter().sum::<f64>().round() as u64),
+            if exact.is_some() {
+                ""
+            } else {
+                " (estimated from the index)"
+            }
+        )
+    };
+    frame.render_widget(Paragraph::new(lines).block(boxed(title)), area);
 }
