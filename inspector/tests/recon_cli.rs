@@ -114,3 +114,24 @@ fn net_json_lists_sends_and_receives_in_time_order() {
     assert_eq!(n1["out"]["bytes"], 54);
     assert_eq!(n1["in"]["bytes"], 77);
 }
+
+#[test]
+fn report_replays_each_session_what_was_typed_and_what_came_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_recon_capture(dir.path(), "r.atcap");
+    let report = run(&path, &["report"]);
+    let section = report
+        .split("## Interactive sessions")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a sessions section");
+    assert!(
+        section.contains(
+            "```text\nroot@node-t:~# \n[2026-01-01T00:00:00.030000000Z] $ id\n\
+             uid=0(root) gid=0(root)\nroot@node-t:~# \n\
+             [2026-01-01T00:00:00.100000000Z] $ curl -s http://10.0.0.5/x\nhello world\n\
+             root@node-t:~# \n```"
+        ),
+        "{section}"
+    );
+}

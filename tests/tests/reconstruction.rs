@@ -367,6 +367,16 @@ fn scripts_sessions_and_report_are_rebuilt() {
         report.contains(&sha(&fetched_big)),
         "the fetched script's sha256"
     );
+    // The host session is listed too (sessions are never left out of focus), replayed.
+    let sessions_section = report
+        .split("## Interactive sessions")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a sessions section");
+    assert!(
+        sessions_section.contains("$ echo session-ok\nsession-ok\n"),
+        "the session replayed, what was typed and what came back:\n{sessions_section}"
+    );
     let order = [
         "`sh /in/attack.sh`",
         "`/bin/sh /tmp/drop.sh`",

@@ -418,6 +418,9 @@ fn md_text(s: &str) -> String {
     out
 }
 
+/// Lines of one output turn a session's replay shows in the report.
+const REPORT_OUTPUT_LINES: usize = 20;
+
 /// A fence longer than any run of backticks in `s`.
 fn fence(s: &str) -> String {
     let mut longest = 0;
@@ -547,7 +550,8 @@ pub fn report(
         writeln!(
             out,
             "The sections below cover the container(s) in focus ({}); host activity is left \
-             out (`commands`, `scripts`, `net` and `sessions` show the whole capture).",
+             out (`commands`, `scripts`, `net` and `sessions` show the whole capture), except \
+             interactive sessions: every one is listed, wherever it ran.",
             if meta.alerts.is_empty() {
                 "those that ran commands"
             } else {
@@ -736,11 +740,9 @@ pub fn report(
     // Sessions.
     writeln!(out, "## Interactive sessions")?;
     writeln!(out)?;
-    let sessions: Vec<&Session> = r
-        .sessions
-        .iter()
-        .filter(|s| in_scope(&s.container_id))
-        .collect();
+    // Every session, in focus or not: a person typing on the node during an incident
+    // matters wherever the terminal was.
+    let sessions: Vec<&Session> = r.sessions.iter().collect();
     if sessions.is_empty() {
         writeln!(out, "None.")?;
     }
@@ -758,8 +760,31 @@ pub fn report(
             s.start.as_deref().unwrap_or("?"),
             s.end.as_deref().unwrap_or("?")
         )?;
-        for l in &s.lines {
-            writeln!(out, "  - {} {}", l.time, md_code(&l.text))?;
+        // The replay, as the terminal showed it: typed lines after `$ `, then what came
+        // back (each output turn cut at REPORT_OUTPUT_LINES; `sessions` has it all).
+        let mut block = String::new();
+        for t in &s.replay {
+            if t.is_typed() {
+                block.push_str(&format!("[{}] $ {}\n", t.time, t.text));
+                continue;
+            }
+            let lines: Vec<&str> = t.text.lines().collect();
+            for l in lines.iter().take(REPORT_OUTPUT_LINES) {
+                block.push_str(l);
+                block.push('\n');
+            }
+            if lines.len() > REPORT_OUTPUT_LINES {
+                block.push_str(&format!(
+                    "... {} more line(s) of output (aftertrace-inspector FILE sessions)\n",
+                    lines.len() - REPORT_OUTPUT_LINES
+                ));
+            }
+        }
+        if !block.is_empty() {
+            let block = printable_block(&block);
+            let f = fence(&block);
+            writeln!(out)?;
+            writeln!(out, "{f}text\n{block}{f}")?;
         }
     }
     writeln!(out)?;
