@@ -400,3 +400,52 @@ fn scripts_sessions_and_report_are_rebuilt() {
         at += pos + c.len();
     }
 }
+
+/// `cp` moves the bytes inside the kernel (copy_file_range): no record carries them, but
+/// the copy of a script the capture saw written is rebuilt from it, byte for byte.
+#[test]
+fn a_script_copied_by_cp_is_rebuilt_from_its_source() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    // Written by the shell (GNU cat would copy_file_range too, from a file the capture
+    // never saw written), then copied.
+    let script = format!(
+        "#!/bin/sh\n{}echo copied\n",
+        (1..=400)
+            .map(|i| format!(": padding line {i}\n"))
+            .collect::<String>()
+    );
+    let capture = dir.path().join("cp.atcap");
+    aftertrace_tests::record_command(
+        &capture,
+        &[],
+        [
+            "bash",
+            "-c",
+            &format!(
+                "{{ echo '#!/bin/sh'; for i in $(seq 400); do echo \": padding line $i\"; done; \
+                 echo 'echo copied'; }} > {d}/a.sh; cp {d}/a.sh {d}/b.sh; rm {d}/b.sh"
+            ),
+        ],
+    );
+    let files: Vec<Value> = String::from_utf8(inspector(&capture, &["files", "--json"]).stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let copy = files
+        .iter()
+        .find(|f| f["path"] == format!("{d}/b.sh").as_str())
+        .expect("the copy among the files");
+    assert_eq!(copy["complete"], true, "{copy}");
+    assert_eq!(
+        copy["sha256"].as_str(),
+        Some(sha(script.as_bytes()).as_str())
+    );
+    let out = inspector(&capture, &["cat", &format!("{d}/b.sh")]);
+    assert!(
+        out.stdout == script.as_bytes(),
+        "cat gives the copy's bytes"
+    );
+}

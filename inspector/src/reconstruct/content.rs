@@ -267,6 +267,18 @@ impl Content {
             .collect()
     }
 
+    /// Every byte of `[from, to)`, if all of them are known (no hole in between).
+    pub fn bytes(&self, from: u64, to: u64) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        for (at, run) in self.data_in(from, to) {
+            if at != from + out.len() as u64 {
+                return None;
+            }
+            out.extend_from_slice(&run);
+        }
+        (from + out.len() as u64 == to).then_some(out)
+    }
+
     /// The end of the content is at `at` (a read returned 0 there).
     pub fn eof_at(&mut self, at: u64) {
         self.size = Some(at);
@@ -412,6 +424,19 @@ mod tests {
         c.write(10, b"echo hi\n", 8, Cause::Snaplen);
         assert_eq!(export(&c), (b"#!/bin/sh\necho hi\n".to_vec(), vec![]));
         assert_eq!(c.size(), Some(18));
+    }
+
+    #[test]
+    fn bytes_of_a_range_only_when_all_are_known() {
+        let mut c = Content::empty();
+        c.write(0, b"#!/bin/sh\n", 10, Cause::Snaplen);
+        c.write(10, b"echo hi\n", 8, Cause::Snaplen);
+        assert_eq!(c.bytes(0, 18), Some(b"#!/bin/sh\necho hi\n".to_vec()));
+        assert_eq!(c.bytes(5, 12), Some(b"n/sh\nec".to_vec()));
+        assert_eq!(c.bytes(10, 30), None, "beyond the known end");
+        c.write(30, b"x", 1, Cause::Snaplen);
+        assert_eq!(c.bytes(0, 31), None, "a hole in between");
+        assert_eq!(c.bytes(30, 31), Some(b"x".to_vec()));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use capture_format::{
-    syscall_name, BufferCut, Event, EventBody, ExecEvent, FdKind, Param, ParamValue, SockAddr,
-    SyscallEvent,
+    syscall_name, Buffer, BufferCut, Event, EventBody, ExecEvent, FdKind, Param, ParamValue,
+    SockAddr, SyscallEvent,
 };
 
 use super::classify::{self, Mode};
@@ -955,23 +955,41 @@ impl<'a> Engine<'a> {
                     "sendfile" | "sendfile64" => (fd_arg(a[1]), fd_arg(a[0])),
                     _ => (fd_arg(a[0]), fd_arg(a[2])),
                 };
-                let blind = SyscallEvent {
-                    params: Vec::new(),
-                    ..s.clone()
-                };
                 let in_ptr = if name.starts_with("sendfile") {
                     a[2]
                 } else {
                     a[1]
                 };
+                // From a file at its own offset (`cp` uses copy_file_range so), the bytes
+                // are known when the capture saw that file's range written or read: the
+                // copy carries them, and a dropped file copied elsewhere is rebuilt too.
+                let mut known = None;
                 if in_ptr == 0 {
                     if let Some(o) = self.fd(pid, fd_in) {
-                        if let Some(off) = self.ofds[o].offset.as_mut() {
-                            *off += ret as u64;
+                        if let Some(off) = self.ofds[o].offset {
+                            if let Kind::File(Some(g)) = self.ofds[o].kind {
+                                known = self.files[g].content.bytes(off, off + ret as u64);
+                            }
+                            self.ofds[o].offset = Some(off + ret as u64);
                         }
                     }
                 }
-                self.write(pid, ts, fd_out, None, &blind, ret as u64, selected);
+                let copied = SyscallEvent {
+                    params: known
+                        .map(|data| {
+                            vec![Param {
+                                slot: 1,
+                                value: ParamValue::Buffer(Buffer {
+                                    data,
+                                    original_len: ret as u64,
+                                    cut: BufferCut::Whole,
+                                }),
+                            }]
+                        })
+                        .unwrap_or_default(),
+                    ..s.clone()
+                };
+                self.write(pid, ts, fd_out, None, &copied, ret as u64, selected);
             }
             "lseek" => {
                 if let Some(o) = self.fd(pid, fd_arg(a[0])) {
