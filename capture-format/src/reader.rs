@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::chunk::{decode_chunk_body, ChunkStream, RawChunk};
+use crate::chunk::{decode_chunk_body, ChunkStream, DecompressedChunk, RawChunk};
+use crate::codec::{blank_event, ColumnDecoder, Records, Spares};
 use crate::error::Error;
 use crate::index::{decode_index, ChunkInfo, IndexEntry};
 use crate::layout::{
@@ -210,6 +211,35 @@ impl CaptureReader {
             current: None,
             spare: Vec::new(),
         }
+    }
+
+    /// Every event (or those `records` asks for) of every chunk, in order, decoded one at a
+    /// time into the same [`Event`], which is lent out until the next call: a full pass
+    /// allocates next to nothing. Errors as in [`CaptureReader::events`].
+    pub fn event_cursor(&self, records: Records) -> EventCursor<'_> {
+        EventCursor {
+            reader: self,
+            next_chunk: 0,
+            chunk: DecompressedChunk::default(),
+            decoder: None,
+            event: blank_event(),
+            spares: Spares::default(),
+            records,
+        }
+    }
+
+    /// Decompresses one chunk's records into `into` (reusing its buffer), to decode with
+    /// [`DecompressedChunk::decode_into`]: the split lets a caller decompress once and
+    /// decode as often as it needs.
+    pub fn decompress_chunk(
+        &self,
+        chunk_index: usize,
+        into: &mut DecompressedChunk,
+    ) -> Result<(), Error> {
+        let (header, body) = self.chunk_block(chunk_index)?;
+        let info = &self.chunks[chunk_index];
+        into.fill(chunk_index, info.offset, &header, body)
+            .map_err(|reason| self.bad_chunk(chunk_index, info, reason))
     }
 
     /// All events of one chunk, or why the chunk cannot be read (not fatal: other chunks
@@ -693,6 +723,64 @@ impl Iterator for EventsIter<'_> {
             });
             match opened {
                 Ok(stream) => self.current = Some((i, stream)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// See [`CaptureReader::event_cursor`].
+pub struct EventCursor<'r> {
+    reader: &'r CaptureReader,
+    next_chunk: usize,
+    chunk: DecompressedChunk,
+    decoder: Option<ColumnDecoder>,
+    event: Event,
+    spares: Spares,
+    records: Records,
+}
+
+impl EventCursor<'_> {
+    /// The next event; `None` at the end. A chunk that fails yields one error and the
+    /// cursor goes on with the next chunk.
+    #[inline]
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "a lending cursor: the event is borrowed until the next call, which Iterator cannot express"
+    )]
+    pub fn next(&mut self) -> Option<Result<&Event, Error>> {
+        loop {
+            if let Some(d) = &mut self.decoder {
+                match d.next_into(self.chunk.raw(), &mut self.event, &mut self.spares) {
+                    Some(Ok(())) => return Some(Ok(&self.event)),
+                    Some(Err(malformed)) => {
+                        self.decoder = None;
+                        let index = self.chunk.index();
+                        let info = &self.reader.chunks[index];
+                        return Some(Err(self.reader.bad_chunk(
+                            index,
+                            info,
+                            malformed.to_string(),
+                        )));
+                    }
+                    None => self.decoder = None,
+                }
+            }
+            if self.next_chunk >= self.reader.chunks.len() {
+                return None;
+            }
+            let i = self.next_chunk;
+            self.next_chunk += 1;
+            let opened = self
+                .reader
+                .decompress_chunk(i, &mut self.chunk)
+                .and_then(|()| {
+                    self.chunk
+                        .stream(self.records)
+                        .map_err(|reason| self.reader.bad_chunk(i, &self.reader.chunks[i], reason))
+                });
+            match opened {
+                Ok(d) => self.decoder = Some(d),
                 Err(e) => return Some(Err(e)),
             }
         }
