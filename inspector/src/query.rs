@@ -68,6 +68,7 @@ pub fn events(
         tree: TreeNeed::UntilRangeEnd,
         activity: false,
         output: true,
+        syscalls: true,
     };
     let mut tree = ProcessTree::new(&reader.metadata().processes);
     scan::run(
@@ -114,6 +115,8 @@ pub fn commands(
         },
         activity: false,
         output: true,
+        // Only exec records become rows.
+        syscalls: false,
     };
     if !q.json {
         writeln!(out, "{}", Command::text_header(q.style))?;
@@ -163,6 +166,7 @@ pub fn selected_processes(
         tree: TreeNeed::Whole,
         activity: true,
         output: q.filter.is_some(),
+        syscalls: true,
     };
     let mut tree = ProcessTree::new(&reader.metadata().processes);
     let mut hits: BTreeSet<ProcId> = BTreeSet::new();

@@ -157,6 +157,7 @@ impl Summary {
             tree: TreeNeed::No,
             activity: false,
             output: true,
+            syscalls: true,
         };
         let mut counts = Counts::default();
         // Damaged chunks are reported by `verify` and flagged by `damaged`.

@@ -457,6 +457,7 @@ pub fn reconstruct(
         tree: TreeNeed::Whole,
         activity: false,
         output: true,
+        syscalls: true,
     };
     let t64 = relevant_table(Abi::X86_64);
     let t32 = relevant_table(Abi::I386);

@@ -248,6 +248,7 @@ fn analyse(capture: &Capture, tx: &Sender<Action>, cancel: &AtomicBool) -> Optio
         tree: TreeNeed::Whole,
         activity: true,
         output: true,
+        syscalls: true,
     };
     let total = capture.total_events().max(1);
     let mut tree = ProcessTree::new(&reader.metadata().processes);
