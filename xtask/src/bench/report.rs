@@ -112,8 +112,10 @@ pub struct InspectorRun {
     pub bytes: u64,
     pub gen_s: f64,
     pub open_s: Option<f64>,
-    /// Records per second, one thread.
+    /// Records per second, one thread, with the reader's event cursor.
     pub decode_rate: Option<f64>,
+    /// Records per second, one thread, with the owned-event iterator (`events()`).
+    pub owned_decode_rate: Option<f64>,
     /// The share of the decode time that zstd decompression alone takes.
     pub zstd_share: Option<f64>,
     pub summary_s: Option<f64>,
@@ -684,6 +686,7 @@ pub fn tables(r: &Results) -> Vec<(String, Table)> {
         "bytes/syscall",
         "open+index",
         "read+decode 1 core",
+        "owned events() 1 core",
         "of which zstd",
         "summary",
         "commands",
@@ -699,6 +702,7 @@ pub fn tables(r: &Results) -> Vec<(String, Table)> {
             format!("{:.2}", i.bytes as f64 / i.syscalls.max(1) as f64),
             secs(i.open_s),
             i.decode_rate.map(fmt_rate).unwrap_or("-".into()),
+            i.owned_decode_rate.map(fmt_rate).unwrap_or("-".into()),
             i.zstd_share
                 .map(|z| format!("{:.0} %", z * 100.0))
                 .unwrap_or("-".into()),
