@@ -384,6 +384,69 @@ pub enum Records {
     /// are never read, which makes a pass that only follows processes several times
     /// cheaper; the flip side is that damage confined to those columns goes unnoticed.
     NoSyscalls,
+    /// Every record but the syscalls outside the set. Those are stepped over: their
+    /// numbers and arguments are read (later records are predicted from them) but their
+    /// parameters are not decoded, for a pass whose filter can only select syscalls in
+    /// the set.
+    Syscalls(SyscallSet),
+}
+
+/// A set of syscalls by ABI and number (numbers below [`SyscallSet::LIMIT`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallSet {
+    x86_64: [u64; SyscallSet::WORDS],
+    i386: [u64; SyscallSet::WORDS],
+}
+
+impl SyscallSet {
+    const WORDS: usize = 8;
+    /// Numbers from here on cannot be in a set (both ABIs' tables end well before it).
+    pub const LIMIT: u32 = 64 * Self::WORDS as u32;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a syscall; false (and nothing added) when `nr` is not below [`Self::LIMIT`].
+    pub fn insert(&mut self, abi: Abi, nr: u32) -> bool {
+        if nr >= Self::LIMIT {
+            return false;
+        }
+        self.words_mut(abi)[nr as usize / 64] |= 1 << (nr % 64);
+        true
+    }
+
+    #[inline]
+    pub fn contains(&self, abi: Abi, nr: u32) -> bool {
+        let words = match abi {
+            Abi::X86_64 => &self.x86_64,
+            Abi::I386 => &self.i386,
+        };
+        words
+            .get(nr as usize / 64)
+            .is_some_and(|w| w & (1 << (nr % 64)) != 0)
+    }
+
+    pub fn union(&self, other: &SyscallSet) -> SyscallSet {
+        SyscallSet {
+            x86_64: std::array::from_fn(|i| self.x86_64[i] | other.x86_64[i]),
+            i386: std::array::from_fn(|i| self.i386[i] | other.i386[i]),
+        }
+    }
+
+    pub fn intersection(&self, other: &SyscallSet) -> SyscallSet {
+        SyscallSet {
+            x86_64: std::array::from_fn(|i| self.x86_64[i] & other.x86_64[i]),
+            i386: std::array::from_fn(|i| self.i386[i] & other.i386[i]),
+        }
+    }
+
+    fn words_mut(&mut self, abi: Abi) -> &mut [u64; Self::WORDS] {
+        match abi {
+            Abi::X86_64 => &mut self.x86_64,
+            Abi::I386 => &mut self.i386,
+        }
+    }
 }
 
 /// Allocations taken back from decoded events that are about to be overwritten, handed
@@ -556,7 +619,7 @@ impl ColumnDecoder {
             prev_ts: 0,
             // Only syscalls use the predictor: a pass without them need not build it.
             predictor: match records {
-                Records::All => Predictor::default(),
+                Records::All | Records::Syscalls(_) => Predictor::default(),
                 Records::NoSyscalls => Predictor { slots: Vec::new() },
             },
             done: false,
@@ -615,7 +678,7 @@ impl ColumnDecoder {
     /// the data is wrong. (Syscall columns are left unread by [`Records::NoSyscalls`].)
     fn check_consumed(&self) -> Result<(), Malformed> {
         let streams: &[usize] = match self.records {
-            Records::All => &[
+            Records::All | Records::Syscalls(_) => &[
                 S_TAG,
                 S_TS,
                 S_CPU,
@@ -715,7 +778,8 @@ impl ColumnDecoder {
     }
 
     /// Decodes one record into `slot`; false when it is not produced (a type from a newer
-    /// minor version, or a syscall under [`Records::NoSyscalls`]) and `slot` is untouched.
+    /// minor version, or a syscall [`Records`] leaves out), when `slot` holds a valid event
+    /// that is of no interest.
     #[inline]
     fn record(
         &mut self,
@@ -749,7 +813,9 @@ impl ColumnDecoder {
             let EventBody::Syscall(s) = &mut slot.body else {
                 unreachable!("the slot was just made a syscall");
             };
-            self.syscall_into(raw, tid, s, spares)?;
+            if !self.syscall_into(raw, tid, s, spares)? {
+                return Ok(false);
+            }
         } else {
             let base = self.pos[S_BODY];
             let mut c = self.cursor(raw, S_BODY);
@@ -777,7 +843,8 @@ impl ColumnDecoder {
 
     /// Decodes a syscall record's columns into `s`, reusing its parameter list and the
     /// buffers of parameters of the same type (consecutive decodes into one slot mostly see
-    /// the same few syscalls).
+    /// the same few syscalls). False when [`Records::Syscalls`] leaves it out: its
+    /// parameters are then stepped over, not decoded.
     #[inline]
     fn syscall_into(
         &mut self,
@@ -785,7 +852,7 @@ impl ColumnDecoder {
         tid: u32,
         s: &mut SyscallEvent,
         spares: &mut Spares,
-    ) -> Result<(), Malformed> {
+    ) -> Result<bool, Malformed> {
         let nr = u32_of(self.varint(raw, S_NR)?, self.pos[S_NR])?;
         let flags = self.u8(raw, S_SFLAGS)?;
         let flags_at = self.pos[S_SFLAGS] - 1;
@@ -829,6 +896,10 @@ impl ColumnDecoder {
             cgroup_id: s.cgroup_id,
         };
         let base = self.pos[S_PARAMS];
+        let wanted = match &self.records {
+            Records::Syscalls(set) => set.contains(s.abi, nr),
+            Records::All | Records::NoSyscalls => true,
+        };
         // Most syscalls carry no decoded parameters: a single zero count.
         if base < self.end[S_PARAMS] && raw.get(base) == Some(&0) {
             self.pos[S_PARAMS] = base + 1;
@@ -837,10 +908,15 @@ impl ColumnDecoder {
             }
         } else {
             let mut c = self.cursor(raw, S_PARAMS);
-            decode_params_into(&mut c, &mut s.params, spares).map_err(|m| shift(m, base))?;
+            if wanted {
+                decode_params_into(&mut c, &mut s.params, spares)
+            } else {
+                skip_params(&mut c)
+            }
+            .map_err(|m| shift(m, base))?;
             self.advance(S_PARAMS, &c);
         }
-        Ok(())
+        Ok(wanted)
     }
 }
 
@@ -868,6 +944,17 @@ pub(crate) fn decode_all(raw: &[u8], record_count: u32) -> Result<Vec<Event>, Ma
         events.push(e?);
     }
     Ok(events)
+}
+
+/// Steps over a parameter list, checking only its framing.
+fn skip_params(c: &mut Cursor<'_>) -> Result<(), Malformed> {
+    let n = c.count(3)?;
+    for _ in 0..n {
+        c.u8()?;
+        c.u8()?;
+        c.lp_bytes()?;
+    }
+    Ok(())
 }
 
 /// Decodes a parameter list into `params`, overwriting the parameters already there.

@@ -45,7 +45,7 @@ mod wire;
 mod writer;
 
 pub use chunk::{encode_chunk, ChunkEvents, DecompressedChunk, EventBuffer, RawChunk};
-pub use codec::Records;
+pub use codec::{Records, SyscallSet};
 pub use error::Error;
 pub use index::ChunkInfo;
 pub use layout::{VERSION_MAJOR, VERSION_MINOR};

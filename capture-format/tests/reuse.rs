@@ -80,7 +80,12 @@ fn is_syscall(e: &Event) -> bool {
 fn the_cursor_decodes_what_the_iterator_does() {
     for r in readers() {
         let owned = all_events(&r);
-        for records in [Records::All, Records::NoSyscalls] {
+        let mut some = SyscallSet::new();
+        for (abi, nr) in [(Abi::X86_64, 0), (Abi::X86_64, 59), (Abi::X86_64, 257)] {
+            assert!(some.insert(abi, nr));
+        }
+        assert!(!some.insert(Abi::I386, SyscallSet::LIMIT));
+        for records in [Records::All, Records::NoSyscalls, Records::Syscalls(some)] {
             let mut cursor = r.event_cursor(records);
             let mut got = Vec::new();
             while let Some(e) = cursor.next() {
@@ -88,9 +93,19 @@ fn the_cursor_decodes_what_the_iterator_does() {
             }
             let want: Vec<Event> = owned
                 .iter()
-                .filter(|e| records == Records::All || !is_syscall(e))
+                .filter(|e| match (&records, &e.body) {
+                    (Records::NoSyscalls, EventBody::Syscall(_)) => false,
+                    (Records::Syscalls(set), EventBody::Syscall(s)) => set.contains(s.abi, s.nr),
+                    _ => true,
+                })
                 .cloned()
                 .collect();
+            if let Records::Syscalls(_) = records {
+                assert!(
+                    got.iter().any(is_syscall) && got.len() < owned.len(),
+                    "the set should keep some syscalls and leave others out"
+                );
+            }
             assert_eq!(got, want, "{records:?} in {:?}", r.path());
         }
     }

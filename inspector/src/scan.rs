@@ -54,9 +54,10 @@ pub struct Plan {
     pub activity: bool,
     /// Whether `work` wants events at all (false: the pass only builds the tree).
     pub output: bool,
-    /// Whether `work` looks at syscall records (false: it is given the other records
-    /// only, and chunks are decoded without reading their syscall columns).
-    pub syscalls: bool,
+    /// The records `work` is given: all, or without syscalls (their columns are then not
+    /// read), or without the syscalls its filter cannot select (their parameters are then
+    /// not decoded).
+    pub records: Records,
 }
 
 /// Consecutive chunks whose time ranges overlap (events reordered across a chunk
@@ -164,11 +165,7 @@ where
             (output || tree_needs(g)).then_some((g, output))
         })
         .collect();
-    let output_records = if plan.syscalls {
-        Records::All
-    } else {
-        Records::NoSyscalls
-    };
+    let output_records = plan.records;
     let tree_records = if plan.activity {
         Records::All
     } else {
