@@ -903,8 +903,10 @@ impl ColumnDecoder {
         // Most syscalls carry no decoded parameters: a single zero count.
         if base < self.end[S_PARAMS] && raw.get(base) == Some(&0) {
             self.pos[S_PARAMS] = base + 1;
-            for p in s.params.drain(..) {
-                spares.keep_value(p.value);
+            if !s.params.is_empty() {
+                for p in s.params.drain(..) {
+                    spares.keep_value(p.value);
+                }
             }
         } else {
             let mut c = self.cursor(raw, S_PARAMS);
@@ -986,8 +988,10 @@ fn decode_params_into(
         };
         kept += usize::from(decoded);
     }
-    for p in params.drain(kept..) {
-        spares.keep_value(p.value);
+    if params.len() > kept {
+        for p in params.drain(kept..) {
+            spares.keep_value(p.value);
+        }
     }
     Ok(())
 }
