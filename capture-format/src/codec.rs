@@ -630,7 +630,20 @@ impl ColumnDecoder {
     /// The next event; `None` at the end. After an error it yields `None`.
     #[inline]
     pub fn next(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
-        let mut e = blank_event();
+        // Shaped as a syscall, which most records are, so decoding fills it in place.
+        let mut e = Event {
+            body: EventBody::Syscall(SyscallEvent {
+                nr: 0,
+                abi: Abi::X86_64,
+                completion: Completion::Complete,
+                args: [0; 6],
+                ret: None,
+                duration_ns: None,
+                cgroup_id: 0,
+                params: Vec::new(),
+            }),
+            ..blank_event()
+        };
         let r = self.next_into(raw, &mut e, &mut Spares::default())?;
         Some(r.map(|()| e))
     }
