@@ -242,6 +242,47 @@ impl CaptureReader {
             .map_err(|reason| self.bad_chunk(chunk_index, info, reason))
     }
 
+    /// Says the reader is done with a chunk's compressed bytes for now: on Linux, the pages
+    /// of a mapped file that lie wholly inside the chunk's block stop counting toward the
+    /// process's resident memory, so a pass over a large capture does not end up holding
+    /// all of it. They stay in the page cache, and reading the chunk again maps them back.
+    /// Does nothing for files read into memory, on other systems, or for a bad index.
+    pub fn release_chunk_pages(&self, chunk_index: usize) {
+        #[cfg(target_os = "linux")]
+        if let (Backing::Map(map), Some(info)) = (&self.bytes, self.chunks.get(chunk_index)) {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let Ok(page) = u64::try_from(page) else {
+                return;
+            };
+            if page == 0 {
+                return;
+            }
+            // Whole pages only, so no byte of a neighbouring block is touched.
+            let start = info.offset.div_ceil(page) * page;
+            let end = (info.offset.saturating_add(info.len) / page * page).min(map.len() as u64);
+            if end <= start {
+                return;
+            }
+            // SAFETY: the map is read-only and the file is not changed while mapped (see
+            // `open`), so MADV_DONTNEED drops only this process's page table entries: the
+            // next access maps the same bytes back from the page cache, and slices
+            // borrowed from the map keep reading what they read before. The range is
+            // page-aligned and inside the map.
+            let result = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+            // Only a hint: a refusal leaves the pages mapped, which is merely the old cost.
+            drop(result);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = chunk_index;
+    }
+
     /// All events of one chunk, or why the chunk cannot be read (not fatal: other chunks
     /// still can).
     pub fn chunk_events(&self, chunk_index: usize) -> Result<Vec<Event>, Error> {

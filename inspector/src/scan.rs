@@ -218,7 +218,10 @@ where
                             continue;
                         }
                         let mut chunk = take_chunk();
-                        let read = reader.decompress_chunk(i, &mut chunk).and_then(|()| {
+                        let decompressed = reader.decompress_chunk(i, &mut chunk);
+                        // The compressed bytes are not read again in this pass.
+                        reader.release_chunk_pages(i);
+                        let read = decompressed.and_then(|()| {
                             if for_tree {
                                 chunk.decode_into(tree_events, tree_records)
                             } else {
