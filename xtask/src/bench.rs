@@ -222,6 +222,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let captures = out.join("captures");
     std::fs::create_dir_all(&captures)?;
     results.machine = machine();
+    results.only = Some("inspector".into());
     let ctx = Ctx {
         quick,
         out: out.clone(),
@@ -303,6 +304,7 @@ fn inspector_only(
     mut phase: Phases,
 ) -> Result<()> {
     results.machine = machine();
+    results.only = Some("inspector".into());
     let ctx = Ctx {
         quick,
         out: out.clone(),

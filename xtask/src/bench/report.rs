@@ -10,6 +10,8 @@ use super::peers::{Mode, ProgCost, RecorderStats};
 #[derive(Default, Serialize)]
 pub struct Results {
     pub quick: bool,
+    /// The one part run (`--only`), if not all of them.
+    pub only: Option<String>,
     /// "release", or "debug" when --quick used the debug binaries.
     pub profile: String,
     pub machine: Machine,
@@ -736,7 +738,11 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         s,
         "{} run, {} binaries, {} on this machine ({} CPUs, {}, kernel {}, {:.0} GiB RAM); load average {} at the start, {} at the end; {:.0} s in all.\n",
-        if r.quick { "`--quick`" } else { "Full" },
+        match (&r.only, r.quick) {
+            (Some(part), _) => format!("`--only {part}`"),
+            (None, true) => "`--quick`".into(),
+            (None, false) => "Full".into(),
+        },
         r.profile,
         m.date,
         m.nproc,
