@@ -389,6 +389,9 @@ pub enum Records {
     /// parameters are not decoded, for a pass whose filter can only select syscalls in
     /// the set.
     Syscalls(SyscallSet),
+    /// Every record, syscalls without their parameters (`params` left empty): for a pass
+    /// that counts or times syscalls but never looks at what they carried.
+    WithoutParams,
 }
 
 /// A set of syscalls by ABI and number (numbers below [`SyscallSet::LIMIT`]).
@@ -619,7 +622,9 @@ impl ColumnDecoder {
             prev_ts: 0,
             // Only syscalls use the predictor: a pass without them need not build it.
             predictor: match records {
-                Records::All | Records::Syscalls(_) => Predictor::default(),
+                Records::All | Records::Syscalls(_) | Records::WithoutParams => {
+                    Predictor::default()
+                }
                 Records::NoSyscalls => Predictor { slots: Vec::new() },
             },
             done: false,
@@ -691,7 +696,7 @@ impl ColumnDecoder {
     /// the data is wrong. (Syscall columns are left unread by [`Records::NoSyscalls`].)
     fn check_consumed(&self) -> Result<(), Malformed> {
         let streams: &[usize] = match self.records {
-            Records::All | Records::Syscalls(_) => &[
+            Records::All | Records::Syscalls(_) | Records::WithoutParams => &[
                 S_TAG,
                 S_TS,
                 S_CPU,
@@ -909,21 +914,26 @@ impl ColumnDecoder {
             cgroup_id: s.cgroup_id,
         };
         let base = self.pos[S_PARAMS];
-        let wanted = match &self.records {
-            Records::Syscalls(set) => set.contains(s.abi, nr),
-            Records::All | Records::NoSyscalls => true,
+        let (wanted, with_params) = match &self.records {
+            Records::Syscalls(set) => {
+                let wanted = set.contains(s.abi, nr);
+                (wanted, wanted)
+            }
+            Records::WithoutParams => (true, false),
+            Records::All | Records::NoSyscalls => (true, true),
         };
         // Most syscalls carry no decoded parameters: a single zero count.
-        if base < self.end[S_PARAMS] && raw.get(base) == Some(&0) {
-            self.pos[S_PARAMS] = base + 1;
-            if !s.params.is_empty() {
-                for p in s.params.drain(..) {
-                    spares.keep_value(p.value);
-                }
+        let no_params = base < self.end[S_PARAMS] && raw.get(base) == Some(&0);
+        if (no_params || !with_params) && !s.params.is_empty() {
+            for p in s.params.drain(..) {
+                spares.keep_value(p.value);
             }
+        }
+        if no_params {
+            self.pos[S_PARAMS] = base + 1;
         } else {
             let mut c = self.cursor(raw, S_PARAMS);
-            if wanted {
+            if with_params {
                 decode_params_into(&mut c, &mut s.params, spares)
             } else {
                 skip_params(&mut c)

@@ -4,7 +4,8 @@
 //!
 //! The pass goes batch by batch. For each batch of chunk groups:
 //! 1. decompress the groups' chunks in parallel, and decode what the tree needs from them
-//!    (only the lifecycle records, unless activity is counted);
+//!    (only the lifecycle records, or every record without syscall parameters when activity
+//!    is counted);
 //! 2. grow the process tree with the batch's fork/exec/exit records, in order;
 //! 3. decode each group's events in parallel, a few hundred at a time into a small buffer
 //!    that stays in cache, and run the caller's `work` on each such run of events, with the
@@ -166,8 +167,9 @@ where
         })
         .collect();
     let output_records = plan.records;
+    // Activity counts and times every record, but never looks inside a syscall.
     let tree_records = if plan.activity {
-        Records::All
+        Records::WithoutParams
     } else {
         Records::NoSyscalls
     };
