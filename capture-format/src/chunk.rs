@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::codec::{decode_all, ColumnDecoder, ColumnEncoder};
+use crate::codec::{blank_event, decode_all, ColumnDecoder, ColumnEncoder, Records, Spares};
 use crate::error::{Error, Malformed};
 use crate::layout::{
     ChunkHeader, CHUNK_HEADER_LEN, CODEC_ZSTD, ENCODING_COLUMNS_V1, MAX_CHUNK_RAW_LEN,
@@ -246,7 +246,7 @@ impl ChunkStream {
         let raw = decompress_chunk_into(h, compressed, buffer)?;
         let decoder = match h.encoding {
             ENCODING_COLUMNS_V1 => {
-                ColumnDecoder::new(&raw, h.event_count).map_err(|m| m.to_string())?
+                ColumnDecoder::new(&raw, h.event_count, Records::All).map_err(|m| m.to_string())?
             }
             other => {
                 return Err(format!(
@@ -264,6 +264,183 @@ impl ChunkStream {
 
     pub fn into_buffer(self) -> Vec<u8> {
         self.raw
+    }
+}
+
+/// A chunk's records decompressed but not yet decoded (see
+/// [`CaptureReader::decompress_chunk`](crate::CaptureReader::decompress_chunk)). Reusing
+/// one for many chunks reuses its buffer.
+#[derive(Debug, Default)]
+pub struct DecompressedChunk {
+    index: usize,
+    offset: u64,
+    header: Option<ChunkHeader>,
+    raw: Vec<u8>,
+}
+
+impl DecompressedChunk {
+    /// The chunk's number in [`CaptureReader::chunks`](crate::CaptureReader::chunks).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn fill(
+        &mut self,
+        index: usize,
+        offset: u64,
+        h: &ChunkHeader,
+        compressed: &[u8],
+    ) -> Result<(), String> {
+        self.header = None;
+        self.index = index;
+        self.offset = offset;
+        let buffer = std::mem::take(&mut self.raw);
+        self.raw = decompress_chunk_into(h, compressed, buffer)?;
+        self.header = Some(*h);
+        Ok(())
+    }
+
+    fn decoder(&self, records: Records) -> Result<ColumnDecoder, String> {
+        let h = self
+            .header
+            .as_ref()
+            .ok_or("no chunk decompressed into this buffer")?;
+        match h.encoding {
+            ENCODING_COLUMNS_V1 => {
+                ColumnDecoder::new(&self.raw, h.event_count, records).map_err(|m| m.to_string())
+            }
+            other => Err(format!(
+                "unknown event encoding {other}; written by a newer aftertrace"
+            )),
+        }
+    }
+
+    /// Appends the chunk's events (those `records` asks for) to `out`, reusing the memory
+    /// of events `out` held before. All or nothing: on error `out` is as it was.
+    pub fn decode_into(&self, out: &mut EventBuffer, records: Records) -> Result<(), Error> {
+        let bad = |reason: String| Error::BadChunk {
+            index: self.index,
+            offset: self.offset,
+            reason,
+        };
+        let mut d = self.decoder(records).map_err(bad)?;
+        let before = out.len;
+        loop {
+            if out.len == out.events.len() {
+                out.events.push(blank_event());
+            }
+            match d.next_into(&self.raw, &mut out.events[out.len], &mut out.spares) {
+                Some(Ok(())) => out.len += 1,
+                None => return Ok(()),
+                Some(Err(m)) => {
+                    out.len = before;
+                    return Err(bad(m.to_string()));
+                }
+            }
+        }
+    }
+
+    /// A one-event-at-a-time decoder over these records.
+    pub(crate) fn stream(&self, records: Records) -> Result<ColumnDecoder, String> {
+        self.decoder(records)
+    }
+
+    /// The events, decoded a few at a time into a small reused buffer that stays in cache
+    /// (see [`ChunkEvents::decode_some`]).
+    pub fn events(&self, records: Records) -> Result<ChunkEvents<'_>, Error> {
+        let decoder = self.decoder(records).map_err(|reason| self.bad(reason))?;
+        Ok(ChunkEvents {
+            chunk: self,
+            decoder,
+        })
+    }
+
+    fn bad(&self, reason: String) -> Error {
+        Error::BadChunk {
+            index: self.index,
+            offset: self.offset,
+            reason,
+        }
+    }
+
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+/// See [`DecompressedChunk::events`].
+pub struct ChunkEvents<'c> {
+    chunk: &'c DecompressedChunk,
+    decoder: ColumnDecoder,
+}
+
+impl ChunkEvents<'_> {
+    /// Appends up to `max` more events to `out` (reusing the memory of events it held);
+    /// how many, 0 at the end. Unlike [`DecompressedChunk::decode_into`], a fault is found
+    /// only when the decode reaches it, so the events before it have been handed out.
+    pub fn decode_some(&mut self, out: &mut EventBuffer, max: usize) -> Result<usize, Error> {
+        let before = out.len;
+        while out.len - before < max {
+            if out.len == out.events.len() {
+                out.events.push(blank_event());
+            }
+            match self
+                .decoder
+                .next_into(&self.chunk.raw, &mut out.events[out.len], &mut out.spares)
+            {
+                Some(Ok(())) => out.len += 1,
+                None => break,
+                Some(Err(m)) => return Err(self.chunk.bad(m.to_string())),
+            }
+        }
+        Ok(out.len - before)
+    }
+}
+
+/// Decoded events, kept for reuse: decoding into the buffer again overwrites the events it
+/// held and reuses their memory (parameter lists, paths, data), so a pass over many chunks
+/// allocates next to nothing once warm.
+#[derive(Default)]
+pub struct EventBuffer {
+    /// `events[..len]` are current; the rest are kept for their allocations.
+    events: Vec<Event>,
+    len: usize,
+    spares: Spares,
+}
+
+impl std::fmt::Debug for EventBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBuffer")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl EventBuffer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets the events (keeping their memory for the next decode).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Puts the events in time order (stable: equal times keep their order).
+    pub fn sort_by_time(&mut self) {
+        self.events[..self.len].sort_by_key(|e| e.ts);
     }
 }
 

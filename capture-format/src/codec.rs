@@ -371,11 +371,220 @@ pub(crate) struct ColumnDecoder {
     prev_ts: u64,
     predictor: Predictor,
     done: bool,
+    records: Records,
+}
+
+/// Which records a decode produces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Records {
+    /// Every record.
+    #[default]
+    All,
+    /// Every record but syscalls: fork, exec, exit and cgroup_mkdir. The syscall columns
+    /// are never read, which makes a pass that only follows processes several times
+    /// cheaper; the flip side is that damage confined to those columns goes unnoticed.
+    NoSyscalls,
+    /// Every record but the syscalls outside the set. Those are stepped over: their
+    /// numbers and arguments are read (later records are predicted from them) but their
+    /// parameters are not decoded, for a pass whose filter can only select syscalls in
+    /// the set.
+    Syscalls(SyscallSet),
+    /// Every record, syscalls without their parameters (`params` left empty): for a pass
+    /// that counts or times syscalls but never looks at what they carried.
+    WithoutParams,
+}
+
+/// A set of syscalls by ABI and number (numbers below [`SyscallSet::LIMIT`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallSet {
+    x86_64: [u64; SyscallSet::WORDS],
+    i386: [u64; SyscallSet::WORDS],
+}
+
+impl SyscallSet {
+    const WORDS: usize = 8;
+    /// Numbers from here on cannot be in a set (both ABIs' tables end well before it).
+    pub const LIMIT: u32 = 64 * Self::WORDS as u32;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a syscall; false (and nothing added) when `nr` is not below [`Self::LIMIT`].
+    pub fn insert(&mut self, abi: Abi, nr: u32) -> bool {
+        if nr >= Self::LIMIT {
+            return false;
+        }
+        self.words_mut(abi)[nr as usize / 64] |= 1 << (nr % 64);
+        true
+    }
+
+    #[inline]
+    pub fn contains(&self, abi: Abi, nr: u32) -> bool {
+        let words = match abi {
+            Abi::X86_64 => &self.x86_64,
+            Abi::I386 => &self.i386,
+        };
+        words
+            .get(nr as usize / 64)
+            .is_some_and(|w| w & (1 << (nr % 64)) != 0)
+    }
+
+    pub fn union(&self, other: &SyscallSet) -> SyscallSet {
+        SyscallSet {
+            x86_64: std::array::from_fn(|i| self.x86_64[i] | other.x86_64[i]),
+            i386: std::array::from_fn(|i| self.i386[i] | other.i386[i]),
+        }
+    }
+
+    pub fn intersection(&self, other: &SyscallSet) -> SyscallSet {
+        SyscallSet {
+            x86_64: std::array::from_fn(|i| self.x86_64[i] & other.x86_64[i]),
+            i386: std::array::from_fn(|i| self.i386[i] & other.i386[i]),
+        }
+    }
+
+    fn words_mut(&mut self, abi: Abi) -> &mut [u64; Self::WORDS] {
+        match abi {
+            Abi::X86_64 => &mut self.x86_64,
+            Abi::I386 => &mut self.i386,
+        }
+    }
+}
+
+/// Allocations taken back from decoded events that are about to be overwritten, handed
+/// out again for the next ones: decoding into reused events then allocates nothing once
+/// the pools are warm.
+#[derive(Default)]
+pub(crate) struct Spares {
+    bytes: Vec<Vec<u8>>,
+    lists: Vec<Vec<Vec<u8>>>,
+    params: Vec<Vec<Param>>,
+}
+
+impl Spares {
+    /// Enough for the largest event's allocations, so pools never grow past what one event
+    /// gives back.
+    const MAX_POOLED: usize = 64;
+    /// Bigger buffers (full payloads of scripts) are freed rather than kept: holding them
+    /// for small paths would pin memory.
+    const MAX_POOLED_BYTES: usize = 64 * 1024;
+
+    #[inline]
+    fn bytes_from(&mut self, src: &[u8]) -> Vec<u8> {
+        match self.bytes.pop() {
+            Some(mut v) => {
+                v.clear();
+                v.extend_from_slice(src);
+                v
+            }
+            None => src.to_vec(),
+        }
+    }
+
+    fn list(&mut self, capacity: usize) -> Vec<Vec<u8>> {
+        match self.lists.pop() {
+            Some(mut v) => {
+                v.clear();
+                v.reserve(capacity);
+                v
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    #[inline]
+    fn params(&mut self, capacity: usize) -> Vec<Param> {
+        match self.params.pop() {
+            Some(mut v) => {
+                v.clear();
+                v.reserve(capacity);
+                v
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    #[inline]
+    fn keep_bytes(&mut self, v: Vec<u8>) {
+        if v.capacity() != 0
+            && v.capacity() <= Self::MAX_POOLED_BYTES
+            && self.bytes.len() < Self::MAX_POOLED
+        {
+            self.bytes.push(v);
+        }
+    }
+
+    fn keep_list(&mut self, mut items: Vec<Vec<u8>>) {
+        for b in items.drain(..) {
+            self.keep_bytes(b);
+        }
+        if items.capacity() != 0 && self.lists.len() < Self::MAX_POOLED {
+            self.lists.push(items);
+        }
+    }
+
+    fn keep_value(&mut self, v: ParamValue) {
+        match v {
+            ParamValue::Path(b) | ParamValue::Str(b) => self.keep_bytes(b),
+            ParamValue::Buffer(b) => self.keep_bytes(b.data),
+            ParamValue::StrList { items, .. } => self.keep_list(items),
+            ParamValue::SockAddr(SockAddr::Unix(b) | SockAddr::Other { raw: b, .. }) => {
+                self.keep_bytes(b)
+            }
+            ParamValue::Fd(_) | ParamValue::Fds(_) | ParamValue::SockAddr(_) => {}
+        }
+    }
+
+    /// Takes back what `body` allocated.
+    #[inline]
+    pub fn keep_body(&mut self, body: EventBody) {
+        match body {
+            EventBody::Syscall(s) => {
+                let mut params = s.params;
+                if params.capacity() == 0 {
+                    return;
+                }
+                for p in params.drain(..) {
+                    self.keep_value(p.value);
+                }
+                if self.params.len() < Self::MAX_POOLED {
+                    self.params.push(params);
+                }
+            }
+            EventBody::Exec(x) => {
+                self.keep_bytes(x.filename);
+                self.keep_list(x.argv);
+                if let Some(b) = x.exe {
+                    self.keep_bytes(b);
+                }
+                if let Some(b) = x.cwd {
+                    self.keep_bytes(b);
+                }
+            }
+            EventBody::CgroupMkdir(c) => self.keep_bytes(c.path),
+            EventBody::Fork(_) | EventBody::Exit(_) => {}
+        }
+    }
+}
+
+/// What an event slot holds before it is first decoded into: allocates nothing.
+pub(crate) fn blank_event() -> Event {
+    Event {
+        ts: 0,
+        cpu: 0,
+        pid: 0,
+        tid: 0,
+        body: EventBody::Exit(ExitEvent {
+            status: 0,
+            group_dead: false,
+        }),
+    }
 }
 
 impl ColumnDecoder {
     /// Reads the stream directory. `record_count` is the chunk header's count.
-    pub fn new(raw: &[u8], record_count: u32) -> Result<Self, Malformed> {
+    pub fn new(raw: &[u8], record_count: u32, records: Records) -> Result<Self, Malformed> {
         let mut c = Cursor::new(raw);
         let n = c.count(1)?;
         if n < STREAMS {
@@ -411,43 +620,105 @@ impl ColumnDecoder {
             end,
             remaining: record_count,
             prev_ts: 0,
-            predictor: Predictor::default(),
+            // Only syscalls use the predictor: a pass without them need not build it.
+            predictor: match records {
+                Records::All | Records::Syscalls(_) | Records::WithoutParams => {
+                    Predictor::default()
+                }
+                Records::NoSyscalls => Predictor { slots: Vec::new() },
+            },
             done: false,
+            records,
         })
     }
 
     /// The next event; `None` at the end. After an error it yields `None`.
     #[inline]
     pub fn next(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
+        // Shaped as a syscall, which most records are, so decoding fills it in place.
+        let mut e = Event {
+            body: EventBody::Syscall(SyscallEvent {
+                nr: 0,
+                abi: Abi::X86_64,
+                completion: Completion::Complete,
+                args: [0; 6],
+                ret: None,
+                duration_ns: None,
+                cgroup_id: 0,
+                params: Vec::new(),
+            }),
+            ..blank_event()
+        };
+        let r = self.next_into(raw, &mut e, &mut Spares::default())?;
+        Some(r.map(|()| e))
+    }
+
+    /// Decodes the next event into `slot`, whose allocations go to `spares` for reuse;
+    /// `None` at the end. After an error (when `slot` holds a placeholder) it yields `None`.
+    #[inline]
+    pub fn next_into(
+        &mut self,
+        raw: &[u8],
+        slot: &mut Event,
+        spares: &mut Spares,
+    ) -> Option<Result<(), Malformed>> {
         if self.done {
             return None;
         }
-        let r = self.step(raw);
-        if !matches!(r, Some(Ok(_))) {
+        let r = self.step(raw, slot, spares);
+        if !matches!(r, Some(Ok(()))) {
             self.done = true;
         }
         r
     }
 
     #[inline]
-    fn step(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
+    fn step(
+        &mut self,
+        raw: &[u8],
+        slot: &mut Event,
+        spares: &mut Spares,
+    ) -> Option<Result<(), Malformed>> {
         loop {
             if self.remaining == 0 {
                 return self.check_consumed().err().map(Err);
             }
             self.remaining -= 1;
-            match self.record(raw) {
-                Ok(Some(e)) => return Some(Ok(e)),
-                Ok(None) => continue,
+            match self.record(raw, slot, spares) {
+                Ok(true) => return Some(Ok(())),
+                Ok(false) => continue,
                 Err(m) => return Some(Err(m)),
             }
         }
     }
 
     /// Every stream must be used up exactly by the records: leftovers mean the count or
-    /// the data is wrong.
+    /// the data is wrong. (Syscall columns are left unread by [`Records::NoSyscalls`].)
     fn check_consumed(&self) -> Result<(), Malformed> {
-        for s in 0..STREAMS {
+        let streams: &[usize] = match self.records {
+            Records::All | Records::Syscalls(_) | Records::WithoutParams => &[
+                S_TAG,
+                S_TS,
+                S_CPU,
+                S_PID,
+                S_TID,
+                S_NR,
+                S_SFLAGS,
+                S_ARG0,
+                S_ARG0 + 1,
+                S_ARG0 + 2,
+                S_ARG0 + 3,
+                S_ARG0 + 4,
+                S_ARG0 + 5,
+                S_RET,
+                S_DUR,
+                S_CGROUP,
+                S_PARAMS,
+                S_BODY,
+            ],
+            Records::NoSyscalls => &[S_TAG, S_TS, S_CPU, S_PID, S_TID, S_BODY],
+        };
+        for &s in streams {
             if self.pos[s] != self.end[s] {
                 return Err(Malformed {
                     what: "a stream holds more data than the records use",
@@ -524,40 +795,82 @@ impl ColumnDecoder {
         self.pos[s] += c.pos();
     }
 
+    /// Decodes one record into `slot`; false when it is not produced (a type from a newer
+    /// minor version, or a syscall [`Records`] leaves out), when `slot` holds a valid event
+    /// that is of no interest.
     #[inline]
-    fn record(&mut self, raw: &[u8]) -> Result<Option<Event>, Malformed> {
+    fn record(
+        &mut self,
+        raw: &[u8],
+        slot: &mut Event,
+        spares: &mut Spares,
+    ) -> Result<bool, Malformed> {
         let tag = self.u8(raw, S_TAG)?;
         let ts = self.prev_ts.wrapping_add(self.zigzag(raw, S_TS)? as u64);
         self.prev_ts = ts;
         let cpu = u32_of(self.varint(raw, S_CPU)?, self.pos[S_CPU])?;
         let pid = u32_of(self.varint(raw, S_PID)?, self.pos[S_PID])?;
         let tid = pid.wrapping_add(self.zigzag(raw, S_TID)? as i32 as u32);
-        let body = if tag == REC_SYSCALL {
-            EventBody::Syscall(self.syscall(raw, tid)?)
+        if tag == REC_SYSCALL {
+            if self.records == Records::NoSyscalls {
+                return Ok(false);
+            }
+            if !matches!(slot.body, EventBody::Syscall(_)) {
+                let fresh = EventBody::Syscall(SyscallEvent {
+                    nr: 0,
+                    abi: Abi::X86_64,
+                    completion: Completion::Complete,
+                    args: [0; 6],
+                    ret: None,
+                    duration_ns: None,
+                    cgroup_id: 0,
+                    params: spares.params(0),
+                });
+                spares.keep_body(std::mem::replace(&mut slot.body, fresh));
+            }
+            let EventBody::Syscall(s) = &mut slot.body else {
+                unreachable!("the slot was just made a syscall");
+            };
+            if !self.syscall_into(raw, tid, s, spares)? {
+                return Ok(false);
+            }
         } else {
             let base = self.pos[S_BODY];
             let mut c = self.cursor(raw, S_BODY);
             let bytes = c.lp_bytes().map_err(|m| shift(m, base))?;
             self.advance(S_BODY, &c);
             let body_at = self.pos[S_BODY] - bytes.len();
-            match decode_body(tag, bytes).map_err(|m| shift(m, body_at))? {
-                Some(b) => b,
-                // A record type from a newer minor version: its common fields were read
-                // (so times stay right) and its body is stepped over.
-                None => return Ok(None),
+            // A record type from a newer minor version: its common fields were read (so
+            // times stay right) and its body is stepped over.
+            if !matches!(tag, REC_FORK | REC_EXEC | REC_EXIT | REC_CGROUP_MKDIR) {
+                return Ok(false);
             }
-        };
-        Ok(Some(Event {
-            ts,
-            cpu,
-            pid,
-            tid,
-            body,
-        }))
+            let old = std::mem::replace(&mut slot.body, blank_event().body);
+            spares.keep_body(old);
+            match decode_body(tag, bytes, spares).map_err(|m| shift(m, body_at))? {
+                Some(b) => slot.body = b,
+                None => return Ok(false),
+            }
+        }
+        slot.ts = ts;
+        slot.cpu = cpu;
+        slot.pid = pid;
+        slot.tid = tid;
+        Ok(true)
     }
 
+    /// Decodes a syscall record's columns into `s`, reusing its parameter list and the
+    /// buffers of parameters of the same type (consecutive decodes into one slot mostly see
+    /// the same few syscalls). False when [`Records::Syscalls`] leaves it out: its
+    /// parameters are then stepped over, not decoded.
     #[inline]
-    fn syscall(&mut self, raw: &[u8], tid: u32) -> Result<SyscallEvent, Malformed> {
+    fn syscall_into(
+        &mut self,
+        raw: &[u8],
+        tid: u32,
+        s: &mut SyscallEvent,
+        spares: &mut Spares,
+    ) -> Result<bool, Malformed> {
         let nr = u32_of(self.varint(raw, S_NR)?, self.pos[S_NR])?;
         let flags = self.u8(raw, S_SFLAGS)?;
         let flags_at = self.pos[S_SFLAGS] - 1;
@@ -565,62 +878,70 @@ impl ColumnDecoder {
         if flags & SYS_RESERVED != 0 {
             return Err(bad_flags("reserved syscall flag bits set"));
         }
-        let abi = match flags & 0b11 {
+        s.abi = match flags & 0b11 {
             0 => Abi::X86_64,
             1 => Abi::I386,
             _ => return Err(bad_flags("unknown syscall ABI")),
         };
-        let completion = match (flags >> 2) & 0b11 {
+        s.completion = match (flags >> 2) & 0b11 {
             0 => Completion::Complete,
             1 => Completion::EnterOnly,
             2 => Completion::ExitOnly,
             _ => return Err(bad_flags("unknown syscall completion")),
         };
+        s.nr = nr;
         let i = Predictor::index(tid, nr);
         let (pred_args, pred_cgroup) = self.predictor.predict(i, tid, nr);
-        let mut args = [0u64; 6];
-        for (k, a) in args.iter_mut().enumerate() {
+        for (k, a) in s.args.iter_mut().enumerate() {
             *a = pred_args[k].wrapping_add(self.zigzag(raw, S_ARG0 + k)? as u64);
         }
-        let ret = if flags & SYS_HAS_RET != 0 {
+        s.ret = if flags & SYS_HAS_RET != 0 {
             Some(self.zigzag(raw, S_RET)?)
         } else {
             None
         };
-        let duration_ns = if flags & SYS_HAS_DURATION != 0 {
+        s.duration_ns = if flags & SYS_HAS_DURATION != 0 {
             Some(self.varint(raw, S_DUR)?)
         } else {
             None
         };
-        let cgroup_id = pred_cgroup.wrapping_add(self.zigzag(raw, S_CGROUP)? as u64);
+        s.cgroup_id = pred_cgroup.wrapping_add(self.zigzag(raw, S_CGROUP)? as u64);
         self.predictor.slots[i] = Slot {
             used: true,
             tid,
             nr,
-            args,
-            cgroup_id,
+            args: s.args,
+            cgroup_id: s.cgroup_id,
         };
         let base = self.pos[S_PARAMS];
+        let (wanted, with_params) = match &self.records {
+            Records::Syscalls(set) => {
+                let wanted = set.contains(s.abi, nr);
+                (wanted, wanted)
+            }
+            Records::WithoutParams => (true, false),
+            Records::All | Records::NoSyscalls => (true, true),
+        };
         // Most syscalls carry no decoded parameters: a single zero count.
-        let params = if base < self.end[S_PARAMS] && raw.get(base) == Some(&0) {
+        let no_params = base < self.end[S_PARAMS] && raw.get(base) == Some(&0);
+        if (no_params || !with_params) && !s.params.is_empty() {
+            for p in s.params.drain(..) {
+                spares.keep_value(p.value);
+            }
+        }
+        if no_params {
             self.pos[S_PARAMS] = base + 1;
-            Vec::new()
         } else {
             let mut c = self.cursor(raw, S_PARAMS);
-            let params = decode_params(&mut c).map_err(|m| shift(m, base))?;
+            if with_params {
+                decode_params_into(&mut c, &mut s.params, spares)
+            } else {
+                skip_params(&mut c)
+            }
+            .map_err(|m| shift(m, base))?;
             self.advance(S_PARAMS, &c);
-            params
-        };
-        Ok(SyscallEvent {
-            nr,
-            abi,
-            completion,
-            args,
-            ret,
-            duration_ns,
-            cgroup_id,
-            params,
-        })
+        }
+        Ok(wanted)
     }
 }
 
@@ -641,7 +962,7 @@ fn u32_of(v: u64, at: usize) -> Result<u32, Malformed> {
 /// Decodes a whole chunk's raw bytes. Records of unknown types are counted in
 /// `record_count` but skipped, so fewer events may come back.
 pub(crate) fn decode_all(raw: &[u8], record_count: u32) -> Result<Vec<Event>, Malformed> {
-    let mut d = ColumnDecoder::new(raw, record_count)?;
+    let mut d = ColumnDecoder::new(raw, record_count, Records::All)?;
     // Every record takes at least one byte in the tag stream.
     let mut events = Vec::with_capacity((record_count as usize).min(raw.len()));
     while let Some(e) = d.next(raw) {
@@ -650,23 +971,95 @@ pub(crate) fn decode_all(raw: &[u8], record_count: u32) -> Result<Vec<Event>, Ma
     Ok(events)
 }
 
-fn decode_params(c: &mut Cursor<'_>) -> Result<Vec<Param>, Malformed> {
+/// Steps over a parameter list, checking only its framing.
+fn skip_params(c: &mut Cursor<'_>) -> Result<(), Malformed> {
     let n = c.count(3)?;
-    let mut params = Vec::with_capacity(n);
+    for _ in 0..n {
+        c.u8()?;
+        c.u8()?;
+        c.lp_bytes()?;
+    }
+    Ok(())
+}
+
+/// Decodes a parameter list into `params`, overwriting the parameters already there.
+fn decode_params_into(
+    c: &mut Cursor<'_>,
+    params: &mut Vec<Param>,
+    spares: &mut Spares,
+) -> Result<(), Malformed> {
+    let n = c.count(3)?;
+    params.reserve(n.saturating_sub(params.len()));
+    let mut kept = 0;
     for _ in 0..n {
         let slot = c.u8()?;
         let tag = c.u8()?;
         let body = c.lp_bytes()?;
-        if let Some(value) = decode_param_value(tag, body)? {
-            params.push(Param { slot, value });
+        let decoded = match params.get_mut(kept) {
+            Some(p) => {
+                let reused = decode_param_value_into(tag, body, &mut p.value, spares)?;
+                p.slot = slot;
+                reused
+            }
+            None => match decode_param_value(tag, body, spares)? {
+                Some(value) => {
+                    params.push(Param { slot, value });
+                    true
+                }
+                None => false,
+            },
+        };
+        kept += usize::from(decoded);
+    }
+    if params.len() > kept {
+        for p in params.drain(kept..) {
+            spares.keep_value(p.value);
         }
     }
-    Ok(params)
+    Ok(())
+}
+
+/// Decodes a parameter value over `value`, reusing its buffer when it has the same type;
+/// false (and `value` untouched) for a type from a newer minor version.
+#[inline]
+fn decode_param_value_into(
+    tag: u8,
+    body: &[u8],
+    value: &mut ParamValue,
+    spares: &mut Spares,
+) -> Result<bool, Malformed> {
+    match (tag, &mut *value) {
+        (P_PATH, ParamValue::Path(v)) | (P_STR, ParamValue::Str(v)) => {
+            v.clear();
+            v.extend_from_slice(body);
+        }
+        (P_BUFFER, ParamValue::Buffer(b)) => {
+            let mut c = Cursor::new(body);
+            b.cut = buffer_cut(&mut c)?;
+            b.original_len = c.varint()?;
+            b.data.clear();
+            b.data.extend_from_slice(c.bytes(c.remaining())?);
+        }
+        _ => match decode_param_value(tag, body, spares)? {
+            Some(new) => spares.keep_value(std::mem::replace(value, new)),
+            None => return Ok(false),
+        },
+    }
+    Ok(true)
+}
+
+fn buffer_cut(c: &mut Cursor<'_>) -> Result<BufferCut, Malformed> {
+    Ok(match c.u8()? {
+        0 => BufferCut::Whole,
+        1 => BufferCut::Snaplen,
+        2 => BufferCut::Unreadable,
+        _ => return Err(c.err("unknown buffer cut reason")),
+    })
 }
 
 /// The body of a non-syscall record; `None` for a type from a newer minor version.
 /// Bytes left after the known fields were appended by a newer minor version: ignored.
-fn decode_body(tag: u8, body: &[u8]) -> Result<Option<EventBody>, Malformed> {
+fn decode_body(tag: u8, body: &[u8], spares: &mut Spares) -> Result<Option<EventBody>, Malformed> {
     let mut c = Cursor::new(body);
     Ok(Some(match tag {
         REC_FORK => {
@@ -680,11 +1073,11 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<Option<EventBody>, Malformed> {
             })
         }
         REC_EXEC => {
-            let filename = c.lp_bytes()?.to_vec();
+            let filename = spares.bytes_from(c.lp_bytes()?);
             let argc = c.count(1)?;
-            let mut argv = Vec::with_capacity(argc);
+            let mut argv = spares.list(argc);
             for _ in 0..argc {
-                argv.push(c.lp_bytes()?.to_vec());
+                argv.push(spares.bytes_from(c.lp_bytes()?));
             }
             let argv_truncated = c.bool()?;
             let ppid = c.varint_u32()?;
@@ -693,8 +1086,8 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<Option<EventBody>, Malformed> {
             let euid = c.varint_u32()?;
             let egid = c.varint_u32()?;
             let cgroup_id = c.varint()?;
-            let exe = opt_bytes(&mut c)?;
-            let cwd = opt_bytes(&mut c)?;
+            let exe = opt_bytes(&mut c, spares)?;
+            let cwd = opt_bytes(&mut c, spares)?;
             EventBody::Exec(ExecEvent {
                 filename,
                 argv,
@@ -716,27 +1109,31 @@ fn decode_body(tag: u8, body: &[u8]) -> Result<Option<EventBody>, Malformed> {
         }
         REC_CGROUP_MKDIR => {
             let cgroup_id = c.varint()?;
-            let path = c.lp_bytes()?.to_vec();
+            let path = spares.bytes_from(c.lp_bytes()?);
             EventBody::CgroupMkdir(CgroupEvent { cgroup_id, path })
         }
         _ => return Ok(None),
     }))
 }
 
-fn opt_bytes(c: &mut Cursor<'_>) -> Result<Option<Vec<u8>>, Malformed> {
+fn opt_bytes(c: &mut Cursor<'_>, spares: &mut Spares) -> Result<Option<Vec<u8>>, Malformed> {
     Ok(if c.bool()? {
-        Some(c.lp_bytes()?.to_vec())
+        Some(spares.bytes_from(c.lp_bytes()?))
     } else {
         None
     })
 }
 
 /// `None` for a parameter type from a newer minor version.
-fn decode_param_value(tag: u8, body: &[u8]) -> Result<Option<ParamValue>, Malformed> {
+fn decode_param_value(
+    tag: u8,
+    body: &[u8],
+    spares: &mut Spares,
+) -> Result<Option<ParamValue>, Malformed> {
     let mut c = Cursor::new(body);
     Ok(Some(match tag {
-        P_PATH => ParamValue::Path(body.to_vec()),
-        P_STR => ParamValue::Str(body.to_vec()),
+        P_PATH => ParamValue::Path(spares.bytes_from(body)),
+        P_STR => ParamValue::Str(spares.bytes_from(body)),
         P_FD => ParamValue::Fd(zigzag_i32(&mut c)?),
         P_FDS => {
             let n = c.count(1)?;
@@ -746,16 +1143,11 @@ fn decode_param_value(tag: u8, body: &[u8]) -> Result<Option<ParamValue>, Malfor
             }
             ParamValue::Fds(fds)
         }
-        P_SOCKADDR => ParamValue::SockAddr(decode_sockaddr(&mut c)?),
+        P_SOCKADDR => ParamValue::SockAddr(decode_sockaddr(&mut c, spares)?),
         P_BUFFER => {
-            let cut = match c.u8()? {
-                0 => BufferCut::Whole,
-                1 => BufferCut::Snaplen,
-                2 => BufferCut::Unreadable,
-                _ => return Err(c.err("unknown buffer cut reason")),
-            };
+            let cut = buffer_cut(&mut c)?;
             let original_len = c.varint()?;
-            let data = c.bytes(c.remaining())?.to_vec();
+            let data = spares.bytes_from(c.bytes(c.remaining())?);
             ParamValue::Buffer(Buffer {
                 data,
                 original_len,
@@ -765,9 +1157,9 @@ fn decode_param_value(tag: u8, body: &[u8]) -> Result<Option<ParamValue>, Malfor
         P_STRLIST => {
             let truncated = c.bool()?;
             let n = c.count(1)?;
-            let mut items = Vec::with_capacity(n);
+            let mut items = spares.list(n);
             for _ in 0..n {
-                items.push(c.lp_bytes()?.to_vec());
+                items.push(spares.bytes_from(c.lp_bytes()?));
             }
             ParamValue::StrList { items, truncated }
         }
@@ -780,7 +1172,7 @@ fn zigzag_i32(c: &mut Cursor<'_>) -> Result<i32, Malformed> {
     i32::try_from(v).map_err(|_| c.err("fd does not fit in 32 bits"))
 }
 
-fn decode_sockaddr(c: &mut Cursor<'_>) -> Result<SockAddr, Malformed> {
+fn decode_sockaddr(c: &mut Cursor<'_>, spares: &mut Spares) -> Result<SockAddr, Malformed> {
     Ok(match c.u8()? {
         SA_INET => {
             let addr = c.array::<4>()?;
@@ -797,12 +1189,12 @@ fn decode_sockaddr(c: &mut Cursor<'_>) -> Result<SockAddr, Malformed> {
                 scope_id,
             }
         }
-        SA_UNIX => SockAddr::Unix(c.bytes(c.remaining())?.to_vec()),
+        SA_UNIX => SockAddr::Unix(spares.bytes_from(c.bytes(c.remaining())?)),
         SA_OTHER => {
             let family = c.u16le()?;
             SockAddr::Other {
                 family,
-                raw: c.bytes(c.remaining())?.to_vec(),
+                raw: spares.bytes_from(c.bytes(c.remaining())?),
             }
         }
         _ => return Err(c.err("unknown socket address type")),

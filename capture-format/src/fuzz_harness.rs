@@ -90,8 +90,21 @@ fn exercise(r: &CaptureReader) {
     let _ = r.damage();
     let report = r.verify();
     let mut good = 0usize;
+    // The reusing decode must agree with the owned one, chunk by chunk.
+    let mut buffer = crate::EventBuffer::new();
+    let mut chunk = crate::DecompressedChunk::default();
     for i in 0..r.chunks().len() {
-        if r.chunk_events(i).is_ok() {
+        let owned = r.chunk_events(i);
+        buffer.clear();
+        let reused = r
+            .decompress_chunk(i, &mut chunk)
+            .and_then(|()| chunk.decode_into(&mut buffer, crate::Records::All));
+        match (&owned, reused) {
+            (Ok(events), Ok(())) => assert_eq!(events.as_slice(), buffer.events()),
+            (Err(_), Err(_)) => {}
+            (owned, reused) => panic!("chunk {i}: owned {owned:?}, reused {reused:?}"),
+        }
+        if owned.is_ok() {
             good += 1;
             let _ = r.raw_chunk(i);
         }
@@ -101,6 +114,12 @@ fn exercise(r: &CaptureReader) {
         r.events().filter(Result::is_err).count(),
         report.bad_chunks.len()
     );
+    let mut cursor = r.event_cursor(crate::Records::All);
+    let mut cursor_errors = 0;
+    while let Some(e) = cursor.next() {
+        cursor_errors += usize::from(e.is_err());
+    }
+    assert_eq!(cursor_errors, report.bad_chunks.len());
 }
 
 fn header() -> [u8; 32] {

@@ -44,12 +44,13 @@ mod verify;
 mod wire;
 mod writer;
 
-pub use chunk::{encode_chunk, RawChunk};
+pub use chunk::{encode_chunk, ChunkEvents, DecompressedChunk, EventBuffer, RawChunk};
+pub use codec::{Records, SyscallSet};
 pub use error::Error;
 pub use index::ChunkInfo;
 pub use layout::{VERSION_MAJOR, VERSION_MINOR};
 pub use model::*;
-pub use reader::{CaptureReader, Damage, LostRange, Metadata, UnknownBlock};
+pub use reader::{CaptureReader, Damage, EventCursor, LostRange, Metadata, UnknownBlock};
 pub use syscalls::{syscall_name, syscall_number};
 pub use verify::{verify, BadChunkReport, ChunkCheck, VerifyReport};
 pub use writer::{CaptureWriter, WriterOptions};

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::chunk::{decode_chunk_body, ChunkStream, RawChunk};
+use crate::chunk::{decode_chunk_body, ChunkStream, DecompressedChunk, RawChunk};
+use crate::codec::{blank_event, ColumnDecoder, Records, Spares};
 use crate::error::Error;
 use crate::index::{decode_index, ChunkInfo, IndexEntry};
 use crate::layout::{
@@ -210,6 +211,76 @@ impl CaptureReader {
             current: None,
             spare: Vec::new(),
         }
+    }
+
+    /// Every event (or those `records` asks for) of every chunk, in order, decoded one at a
+    /// time into the same [`Event`], which is lent out until the next call: a full pass
+    /// allocates next to nothing. Errors as in [`CaptureReader::events`].
+    pub fn event_cursor(&self, records: Records) -> EventCursor<'_> {
+        EventCursor {
+            reader: self,
+            next_chunk: 0,
+            chunk: DecompressedChunk::default(),
+            decoder: None,
+            event: blank_event(),
+            spares: Spares::default(),
+            records,
+        }
+    }
+
+    /// Decompresses one chunk's records into `into` (reusing its buffer), to decode with
+    /// [`DecompressedChunk::decode_into`]: the split lets a caller decompress once and
+    /// decode as often as it needs.
+    pub fn decompress_chunk(
+        &self,
+        chunk_index: usize,
+        into: &mut DecompressedChunk,
+    ) -> Result<(), Error> {
+        let (header, body) = self.chunk_block(chunk_index)?;
+        let info = &self.chunks[chunk_index];
+        into.fill(chunk_index, info.offset, &header, body)
+            .map_err(|reason| self.bad_chunk(chunk_index, info, reason))
+    }
+
+    /// Says the reader is done with a chunk's compressed bytes for now: on Linux, the pages
+    /// of a mapped file that lie wholly inside the chunk's block stop counting toward the
+    /// process's resident memory, so a pass over a large capture does not end up holding
+    /// all of it. They stay in the page cache, and reading the chunk again maps them back.
+    /// Does nothing for files read into memory, on other systems, or for a bad index.
+    pub fn release_chunk_pages(&self, chunk_index: usize) {
+        #[cfg(target_os = "linux")]
+        if let (Backing::Map(map), Some(info)) = (&self.bytes, self.chunks.get(chunk_index)) {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let Ok(page) = u64::try_from(page) else {
+                return;
+            };
+            if page == 0 {
+                return;
+            }
+            // Whole pages only, so no byte of a neighbouring block is touched.
+            let start = info.offset.div_ceil(page) * page;
+            let end = (info.offset.saturating_add(info.len) / page * page).min(map.len() as u64);
+            if end <= start {
+                return;
+            }
+            // SAFETY: the map is read-only and the file is not changed while mapped (see
+            // `open`), so MADV_DONTNEED drops only this process's page table entries: the
+            // next access maps the same bytes back from the page cache, and slices
+            // borrowed from the map keep reading what they read before. The range is
+            // page-aligned and inside the map.
+            let result = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+            // Only a hint: a refusal leaves the pages mapped, which is merely the old cost.
+            drop(result);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = chunk_index;
     }
 
     /// All events of one chunk, or why the chunk cannot be read (not fatal: other chunks
@@ -693,6 +764,64 @@ impl Iterator for EventsIter<'_> {
             });
             match opened {
                 Ok(stream) => self.current = Some((i, stream)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// See [`CaptureReader::event_cursor`].
+pub struct EventCursor<'r> {
+    reader: &'r CaptureReader,
+    next_chunk: usize,
+    chunk: DecompressedChunk,
+    decoder: Option<ColumnDecoder>,
+    event: Event,
+    spares: Spares,
+    records: Records,
+}
+
+impl EventCursor<'_> {
+    /// The next event; `None` at the end. A chunk that fails yields one error and the
+    /// cursor goes on with the next chunk.
+    #[inline]
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "a lending cursor: the event is borrowed until the next call, which Iterator cannot express"
+    )]
+    pub fn next(&mut self) -> Option<Result<&Event, Error>> {
+        loop {
+            if let Some(d) = &mut self.decoder {
+                match d.next_into(self.chunk.raw(), &mut self.event, &mut self.spares) {
+                    Some(Ok(())) => return Some(Ok(&self.event)),
+                    Some(Err(malformed)) => {
+                        self.decoder = None;
+                        let index = self.chunk.index();
+                        let info = &self.reader.chunks[index];
+                        return Some(Err(self.reader.bad_chunk(
+                            index,
+                            info,
+                            malformed.to_string(),
+                        )));
+                    }
+                    None => self.decoder = None,
+                }
+            }
+            if self.next_chunk >= self.reader.chunks.len() {
+                return None;
+            }
+            let i = self.next_chunk;
+            self.next_chunk += 1;
+            let opened = self
+                .reader
+                .decompress_chunk(i, &mut self.chunk)
+                .and_then(|()| {
+                    self.chunk
+                        .stream(self.records)
+                        .map_err(|reason| self.reader.bad_chunk(i, &self.reader.chunks[i], reason))
+                });
+            match opened {
+                Ok(d) => self.decoder = Some(d),
                 Err(e) => return Some(Err(e)),
             }
         }

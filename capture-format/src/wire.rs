@@ -75,13 +75,27 @@ impl<'a> Cursor<'a> {
     /// dropped, so a corrupt stream cannot decode to a plausible small number.
     #[inline]
     pub fn varint(&mut self) -> Result<u64, Malformed> {
-        // Fast path: one byte covers most deltas, small pids and syscall numbers.
+        // Fast paths: one byte covers most deltas, small pids and syscall numbers; two
+        // bytes the lengths of snaplen-sized buffers. The rest is out of line, so this
+        // inlines where it is called per parameter.
         if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(u64::from(b));
             }
+            if let Some(&b1) = self.buf.get(self.pos + 1) {
+                if b1 < 0x80 {
+                    self.pos += 2;
+                    return Ok(u64::from(b & 0x7f) | (u64::from(b1) << 7));
+                }
+            }
         }
+        self.varint_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, Malformed> {
         let mut value: u64 = 0;
         let mut shift = 0u32;
         loop {
@@ -112,6 +126,7 @@ impl<'a> Cursor<'a> {
 
     /// A count of following items, bounded by the bytes left (each item takes at least
     /// `min_item_bytes`), so a corrupt count cannot make us reserve gigabytes.
+    #[inline]
     pub fn count(&mut self, min_item_bytes: usize) -> Result<usize, Malformed> {
         let n = self.varint()?;
         let max = self.remaining() / min_item_bytes.max(1);
@@ -122,6 +137,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A varint length followed by that many bytes.
+    #[inline]
     pub fn lp_bytes(&mut self) -> Result<&'a [u8], Malformed> {
         let n = self.varint()?;
         if n > self.remaining() as u64 {

@@ -15,7 +15,7 @@ use crate::context::{
 use crate::fields::{Field, MAX_ANCESTORS};
 use capture_format::{
     syscall_name, syscall_number, Abi, Event, EventBody, ExecEvent, FdKind, ParamValue, SockAddr,
-    SyscallEvent,
+    SyscallEvent, SyscallSet,
 };
 use memchr::memmem::Finder;
 use std::io::Write;
@@ -266,6 +266,39 @@ fn evt_type_set(pred: &Predicate) -> Option<EvtTypeSet> {
     set.x86_64 = x86.into_boxed_slice();
     set.i386 = i386.into_boxed_slice();
     Some(set)
+}
+
+/// The syscalls the filter can select, when `evt.type` tests bound them: `None` when any
+/// syscall might match. Records that are not syscalls are not restricted by it.
+pub(crate) fn syscalls_that_can_match(node: &Node) -> Option<SyscallSet> {
+    match node {
+        Node::EvtType(set) if !set.negate => {
+            let mut out = SyscallSet::new();
+            for (abi, words) in [(Abi::X86_64, &set.x86_64), (Abi::I386, &set.i386)] {
+                for (w, &bits) in words.iter().enumerate() {
+                    for bit in (0..64).filter(|b| bits & (1 << b) != 0) {
+                        if !out.insert(abi, (w * 64 + bit) as u32) {
+                            return None;
+                        }
+                    }
+                }
+            }
+            Some(out)
+        }
+        // Each operand bounds the whole; a test that bounds nothing is left out.
+        Node::And(items) => items
+            .iter()
+            .filter_map(syscalls_that_can_match)
+            .reduce(|a, b| a.intersection(&b)),
+        // Every operand must be bounded.
+        Node::Or(items) => items
+            .iter()
+            .map(syscalls_that_can_match)
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .reduce(|a, b| a.union(&b)),
+        Node::EvtType(_) | Node::Not(_) | Node::Test(_) => None,
+    }
 }
 
 // --------------------------------------------------------------------------- evaluating

@@ -107,6 +107,15 @@ impl Filter {
         &self.fields
     }
 
+    /// The syscalls this filter can select, when its `evt.type` tests bound them (`None`:
+    /// any syscall might match). Records that are not syscalls are not restricted. A pass
+    /// can decode the other syscalls without their parameters
+    /// ([`capture_format::Records::Syscalls`]), since the filter rejects them whatever
+    /// they hold.
+    pub fn syscalls_that_can_match(&self) -> Option<capture_format::SyscallSet> {
+        eval::syscalls_that_can_match(&self.root)
+    }
+
     /// Whether any field used needs the [`Context`].
     pub fn needs_context(&self) -> bool {
         self.fields.iter().any(|f| f.needs_context())

@@ -238,6 +238,15 @@ fn check(ev: &Event, ctx: &dyn Context, cases: &[(&str, bool)]) {
     for (src, want) in cases {
         let filter = Filter::parse(src).unwrap_or_else(|e| panic!("`{src}`:\n{e}"));
         assert_eq!(filter.matches(ev, ctx), *want, "`{src}` on {:?}", ev.body);
+        // A pass may skip the syscalls outside this set: a match must never be one.
+        if let (true, EventBody::Syscall(s), Some(set)) =
+            (*want, &ev.body, filter.syscalls_that_can_match())
+        {
+            assert!(
+                set.contains(s.abi, s.nr),
+                "`{src}` matches outside its syscall set"
+            );
+        }
         // The canonical form means the same.
         let again = Filter::parse(&filter.to_string()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(again.matches(ev, ctx), *want, "canonical `{again}`");
@@ -774,5 +783,41 @@ fn evaluation_is_reentrant_and_threads_share_a_filter() {
         .collect();
     for h in handles {
         assert!(h.join().expect("thread"));
+    }
+}
+
+#[test]
+fn syscalls_that_can_match_follow_evt_type() {
+    let set = |src: &str| {
+        Filter::parse(src)
+            .expect("parses")
+            .syscalls_that_can_match()
+    };
+    let nr = |name: &str| capture_format::syscall_number(Abi::X86_64, name).expect(name);
+    let has = |s: &capture_format::SyscallSet, name: &str| s.contains(Abi::X86_64, nr(name));
+
+    let s = set("evt.type = execve and proc.name = sh").expect("bounded");
+    assert!(has(&s, "execve") && !has(&s, "read"));
+    let s =
+        set("evt.type in (openat, read) and (evt.type = read or proc.pid = 1)").expect("bounded");
+    assert!(has(&s, "read") && has(&s, "openat") && !has(&s, "write"));
+    let s = set("evt.type in (openat, read) and evt.type in (read, write)").expect("bounded");
+    assert!(has(&s, "read") && !has(&s, "openat") && !has(&s, "write"));
+    let s = set("evt.type = connect or evt.type = accept4").expect("bounded");
+    assert!(has(&s, "connect") && has(&s, "accept4") && !has(&s, "read"));
+    // Only the exec record, which is no syscall.
+    assert_eq!(
+        set("evt.type = exec"),
+        Some(capture_format::SyscallSet::new())
+    );
+
+    for unbounded in [
+        "proc.name = sh",
+        "evt.type = execve or proc.name = sh",
+        "evt.type != read",
+        "not evt.type = read",
+        "evt.type startswith exec",
+    ] {
+        assert_eq!(set(unbounded), None, "{unbounded}");
     }
 }

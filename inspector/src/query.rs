@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use aftertrace_filter::Filter;
-use capture_format::{Abi, BootNs, CaptureReader, Completion, Event, EventBody, SyscallEvent};
+use capture_format::{
+    Abi, BootNs, CaptureReader, Completion, Event, EventBody, Records, SyscallEvent,
+};
 
 use crate::commands::Command;
 use crate::context::CaptureContext;
@@ -34,6 +36,15 @@ impl Query {
 
     fn pids(&self) -> Option<Vec<u32>> {
         self.filter.as_ref().and_then(|f| required_pids(f.expr()))
+    }
+
+    /// The records a pass must decode for this query's rows: the filter's `evt.type`
+    /// tests may rule most syscalls out.
+    fn records(&self) -> Records {
+        self.filter
+            .as_ref()
+            .and_then(Filter::syscalls_that_can_match)
+            .map_or(Records::All, Records::Syscalls)
     }
 
     fn selects(&self) -> bool {
@@ -68,6 +79,7 @@ pub fn events(
         tree: TreeNeed::UntilRangeEnd,
         activity: false,
         output: true,
+        records: q.records(),
     };
     let mut tree = ProcessTree::new(&reader.metadata().processes);
     scan::run(
@@ -114,6 +126,8 @@ pub fn commands(
         },
         activity: false,
         output: true,
+        // Only exec records become rows.
+        records: Records::NoSyscalls,
     };
     if !q.json {
         writeln!(out, "{}", Command::text_header(q.style))?;
@@ -163,6 +177,7 @@ pub fn selected_processes(
         tree: TreeNeed::Whole,
         activity: true,
         output: q.filter.is_some(),
+        records: q.records(),
     };
     let mut tree = ProcessTree::new(&reader.metadata().processes);
     let mut hits: BTreeSet<ProcId> = BTreeSet::new();

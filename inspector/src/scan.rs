@@ -3,19 +3,29 @@
 //! handed on in time order.
 //!
 //! The pass goes batch by batch. For each batch of chunk groups:
-//! 1. decode the groups in parallel (each group's events sorted by time);
+//! 1. decompress the groups' chunks in parallel, and decode what the tree needs from them
+//!    (only the lifecycle records, or every record without syscall parameters when activity
+//!    is counted);
 //! 2. grow the process tree with the batch's fork/exec/exit records, in order;
-//! 3. run the caller's `work` on each group's events in parallel, with the tree as it now
-//!    stands (every tree query takes a time, so a tree that has seen everything up to the
-//!    group's end answers exactly as the finished one would);
+//! 3. decode each group's events in parallel, a few hundred at a time into a small buffer
+//!    that stays in cache, and run the caller's `work` on each such run of events, with the
+//!    tree as it now stands (every tree query takes a time, so a tree that has seen
+//!    everything up to the group's end answers exactly as the finished one would);
 //! 4. hand the results to the caller's `sink` in order.
 //!
-//! Only one batch of decoded events is held at a time, so memory stays bounded whatever the
-//! capture's size.
+//! Only one batch of decompressed chunks is held at a time, so memory stays bounded whatever
+//! the capture's size. A chunk that fails to decompress or that the tree's decode finds
+//! malformed contributes nothing; one found malformed only by the full decode of step 3
+//! has the events before the fault handed on, then its error.
 
 use std::ops::Range;
 
-use capture_format::{BootNs, CaptureReader, ChunkInfo, Event};
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use capture_format::{
+    BootNs, CaptureReader, ChunkInfo, DecompressedChunk, Event, EventBuffer, Records,
+};
 use rayon::prelude::*;
 
 use crate::procs::{activity, is_lifecycle, Activity, ProcessTree};
@@ -45,6 +55,10 @@ pub struct Plan {
     pub activity: bool,
     /// Whether `work` wants events at all (false: the pass only builds the tree).
     pub output: bool,
+    /// The records `work` is given: all, or without syscalls (their columns are then not
+    /// read), or without the syscalls its filter cannot select (their parameters are then
+    /// not decoded).
+    pub records: Records,
 }
 
 /// Consecutive chunks whose time ranges overlap (events reordered across a chunk
@@ -90,15 +104,28 @@ pub fn groups(chunks: &[ChunkInfo]) -> Vec<Group> {
     out
 }
 
-/// A batch holds at most this many events (decoded events of ~100-200 bytes each).
+/// A batch holds at most this many events (a decompressed chunk takes ~80 bytes each).
 const BATCH_EVENTS: u64 = 1 << 20;
 
-struct Decoded {
-    /// All the group's events, when `work` will see them.
-    events: Vec<Event>,
+/// Events decoded per call of `work`: their ~200 KiB stay in the core's cache, where
+/// decoding into the same buffer again reuses warm memory.
+const RUN_EVENTS: usize = 1024;
+
+struct Decompressed {
+    /// The group's chunks that read well, in order, and whether `work` sees each.
+    chunks: Vec<(DecompressedChunk, bool)>,
     lifecycle: Vec<Event>,
     activity: Vec<Activity>,
     errors: Vec<capture_format::Error>,
+}
+
+thread_local! {
+    /// The records the tree needs from one group.
+    static TREE_EVENTS: RefCell<EventBuffer> = RefCell::new(EventBuffer::new());
+    /// One run of events for `work`.
+    static RUN: RefCell<EventBuffer> = RefCell::new(EventBuffer::new());
+    /// A whole group's events, when they must be sorted before `work` sees them.
+    static GROUP_EVENTS: RefCell<EventBuffer> = RefCell::new(EventBuffer::new());
 }
 
 /// Runs one pass (see the module docs). `tree` is grown as far as `plan.tree` asks;
@@ -139,8 +166,29 @@ where
             (output || tree_needs(g)).then_some((g, output))
         })
         .collect();
+    let output_records = plan.records;
+    // Activity counts and times every record, but never looks inside a syscall.
+    let tree_records = if plan.activity {
+        Records::WithoutParams
+    } else {
+        Records::NoSyscalls
+    };
 
     let threads = rayon::current_num_threads().max(1);
+    // Decompression buffers go round from batch to batch, so their pages are reused.
+    let spare_chunks: Mutex<Vec<DecompressedChunk>> = Mutex::new(Vec::new());
+    let take_chunk = || {
+        spare_chunks
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    };
+    let give_back = |done: Vec<(DecompressedChunk, bool)>| {
+        if let Ok(mut v) = spare_chunks.lock() {
+            v.extend(done.into_iter().map(|(c, _)| c));
+        }
+    };
     let mut start = 0;
     while start < todo.len() {
         let mut end = start;
@@ -154,48 +202,63 @@ where
         let batch = &todo[start..end];
         start = end;
 
-        let decoded: Vec<Decoded> = batch
+        let decompressed: Vec<Decompressed> = batch
             .par_iter()
-            .map(|&(g, output)| {
+            .map(|&(g, _)| {
                 let for_tree = tree_needs(g);
-                let mut events = Vec::new();
-                let mut errors = Vec::new();
-                for i in g.chunks.clone() {
-                    if !(for_tree || chunk_may_output(i)) {
-                        continue;
-                    }
-                    match reader.chunk_events(i) {
-                        Ok(v) if events.is_empty() => events = v,
-                        Ok(mut v) => events.append(&mut v),
-                        Err(e) => errors.push(e),
-                    }
-                }
-                if !events.is_sorted_by_key(|e| e.ts) {
-                    events.sort_by_key(|e| e.ts);
-                }
-                let lifecycle = if for_tree {
-                    events.iter().filter(|e| is_lifecycle(e)).cloned().collect()
-                } else {
-                    Vec::new()
+                let mut d = Decompressed {
+                    chunks: Vec::new(),
+                    lifecycle: Vec::new(),
+                    activity: Vec::new(),
+                    errors: Vec::new(),
                 };
-                let activity = if for_tree && plan.activity {
-                    activity(&events)
-                } else {
-                    Vec::new()
-                };
-                if !output {
-                    events = Vec::new();
-                }
-                Decoded {
-                    events,
-                    lifecycle,
-                    activity,
-                    errors,
-                }
+                TREE_EVENTS.with_borrow_mut(|tree_events| {
+                    tree_events.clear();
+                    for i in g.chunks.clone() {
+                        let output = chunk_may_output(i);
+                        if !(for_tree || output) {
+                            continue;
+                        }
+                        let mut chunk = take_chunk();
+                        let decompressed = reader.decompress_chunk(i, &mut chunk);
+                        // The compressed bytes are not read again in this pass.
+                        reader.release_chunk_pages(i);
+                        let read = decompressed.and_then(|()| {
+                            if for_tree {
+                                chunk.decode_into(tree_events, tree_records)
+                            } else {
+                                Ok(())
+                            }
+                        });
+                        match read {
+                            Ok(()) => d.chunks.push((chunk, output)),
+                            Err(e) => {
+                                d.errors.push(e);
+                                give_back(vec![(chunk, false)]);
+                            }
+                        }
+                    }
+                    if !for_tree {
+                        return;
+                    }
+                    if !tree_events.events().is_sorted_by_key(|e| e.ts) {
+                        tree_events.sort_by_time();
+                    }
+                    d.lifecycle = tree_events
+                        .events()
+                        .iter()
+                        .filter(|e| is_lifecycle(e))
+                        .cloned()
+                        .collect();
+                    if plan.activity {
+                        d.activity = activity(tree_events.events());
+                    }
+                });
+                d
             })
             .collect();
 
-        for (d, &(g, _)) in decoded.iter().zip(batch) {
+        for (d, &(g, _)) in decompressed.iter().zip(batch) {
             if !tree_needs(g) {
                 continue;
             }
@@ -209,29 +272,58 @@ where
         }
 
         let tree_now: &ProcessTree = tree;
-        // Consumed by value, so each group's events are also freed on a worker thread.
-        let results: Vec<(Vec<capture_format::Error>, Option<R>)> = decoded
+        let results: Vec<(Vec<capture_format::Error>, Vec<R>)> = decompressed
             .into_par_iter()
             .zip(batch)
-            .map(|(d, &(_, output))| {
-                let r = output.then(|| {
-                    let lo = plan
-                        .range
-                        .since
-                        .map_or(0, |s| d.events.partition_point(|e| e.ts < s));
-                    let hi = plan
-                        .range
-                        .until
-                        .map_or(d.events.len(), |u| d.events.partition_point(|e| e.ts <= u));
-                    work(&d.events[lo..hi.max(lo)], tree_now)
-                });
-                (d.errors, r)
+            .map(|(mut d, &(_, output))| {
+                let mut results = Vec::new();
+                if output {
+                    let work_on = |run: &[Event]| {
+                        let lo = plan
+                            .range
+                            .since
+                            .map_or(0, |s| run.partition_point(|e| e.ts < s));
+                        let hi = plan
+                            .range
+                            .until
+                            .map_or(run.len(), |u| run.partition_point(|e| e.ts <= u));
+                        (lo < hi).then(|| work(&run[lo..hi], tree_now))
+                    };
+                    let streamed = match d.chunks.as_slice() {
+                        [(chunk, true)] => stream(chunk, output_records, work_on),
+                        _ => None,
+                    };
+                    match streamed {
+                        Some((r, errors)) => {
+                            results = r;
+                            d.errors.extend(errors);
+                        }
+                        None => GROUP_EVENTS.with_borrow_mut(|all| {
+                            all.clear();
+                            for (chunk, _) in d.chunks.iter().filter(|(_, out)| *out) {
+                                if let Err(e) = chunk.decode_into(all, output_records) {
+                                    d.errors.push(e);
+                                }
+                            }
+                            if !all.events().is_sorted_by_key(|e| e.ts) {
+                                all.sort_by_time();
+                            }
+                            results = all
+                                .events()
+                                .chunks(RUN_EVENTS)
+                                .filter_map(work_on)
+                                .collect();
+                        }),
+                    }
+                }
+                give_back(d.chunks);
+                (d.errors, results)
             })
             .collect();
 
-        for (errors, r) in results {
+        for (errors, rs) in results {
             errors.into_iter().for_each(&mut on_error);
-            if let Some(r) = r {
+            for r in rs {
                 sink(r)?;
             }
         }
@@ -240,6 +332,40 @@ where
         tree.finish();
     }
     Ok(())
+}
+
+/// `work`'s results over one chunk's events, decoded a run at a time; `None` when the
+/// events turn out not to be in time order (the caller then sorts them first).
+fn stream<R>(
+    chunk: &DecompressedChunk,
+    records: Records,
+    work_on: impl Fn(&[Event]) -> Option<R>,
+) -> Option<(Vec<R>, Vec<capture_format::Error>)> {
+    let mut events = match chunk.events(records) {
+        Ok(events) => events,
+        Err(e) => return Some((Vec::new(), vec![e])),
+    };
+    RUN.with_borrow_mut(|run| {
+        let mut results = Vec::new();
+        let mut last_ts = 0;
+        loop {
+            run.clear();
+            let decoded = events.decode_some(run, RUN_EVENTS);
+            let run = run.events();
+            if let (Some(first), Some(last)) = (run.first(), run.last()) {
+                if first.ts < last_ts || !run.is_sorted_by_key(|e| e.ts) {
+                    return None;
+                }
+                last_ts = last.ts;
+                results.extend(work_on(run));
+            }
+            match decoded {
+                Ok(0) => return Some((results, Vec::new())),
+                Ok(_) => {}
+                Err(e) => return Some((results, vec![e])),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

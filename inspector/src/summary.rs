@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use capture_format::{CaptureReader, Event, EventBody};
+use capture_format::{CaptureReader, Event, EventBody, Records};
 use serde::Serialize;
 
 use crate::procs::ProcessTree;
@@ -158,6 +158,7 @@ impl Summary {
             tree: TreeNeed::No,
             activity: false,
             output: true,
+            records: Records::All,
         };
         let mut counts = Counts::default();
         // Damaged chunks are reported by `verify` and flagged by `damaged`.

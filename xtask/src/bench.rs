@@ -12,6 +12,9 @@
 //!    task created afterwards syscall-audit work until reboot;
 //! 5. the inspector on synthetic captures (1M and 10M syscalls; 100k with --quick).
 //!
+//! `--only inspector` runs step 5 alone: it loads no eBPF program, needs no root, builds only
+//! the inspector and the xtask, and leaves the machine to others.
+//!
 //! Output: a table on stdout, OUT/report.md, OUT/results.json, OUT/chart.png.
 //! `--quick` is the smoke test CI runs: short runs, the debug binaries (built by
 //! `cargo xtask test` before it), and an assertion that every figure was produced.
@@ -50,8 +53,18 @@ pub struct BenchArgs {
     /// are taken from the workspace root).
     #[arg(long, value_name = "DIR", default_value = "target/bench")]
     out: PathBuf,
+    /// Run only this part of the bench.
+    #[arg(long, value_enum)]
+    only: Option<Part>,
     #[command(subcommand)]
     helper: Option<Helper>,
+}
+
+/// A part of the bench that can run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// The inspector on synthetic captures (no eBPF, no root).
+    Inspector,
 }
 
 /// Steps the bench runs in a release-built xtask (they are too slow in a debug build).
@@ -117,8 +130,9 @@ impl Drop for TmpfsGuard {
 
 fn bench(args: BenchArgs) -> Result<()> {
     let t0 = Instant::now();
+    let only_inspector = args.only == Some(Part::Inspector);
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !only_inspector && unsafe { libc::geteuid() } != 0 {
         bail!("the bench loads eBPF programs, runs auditd and podman: run it as root");
     }
     proc::install_signal_handlers();
@@ -138,9 +152,14 @@ fn bench(args: BenchArgs) -> Result<()> {
     let mut phase = Phases::new();
 
     // Binaries.
+    let packages: &[&str] = if only_inspector {
+        &["-p", "aftertrace-inspector", "-p", "xtask"]
+    } else {
+        &["--workspace"]
+    };
     if use_debug {
         eprintln!("bench: --quick uses the debug binaries (target/debug): its figures are not representative");
-        super::run(super::cargo().args(["build", "--workspace", "--bins"]))?;
+        super::run(super::cargo().args(["build"]).args(packages).arg("--bins"))?;
         super::run(super::cargo().args([
             "build",
             "-p",
@@ -149,7 +168,12 @@ fn bench(args: BenchArgs) -> Result<()> {
             "tui_bench",
         ]))?;
     } else {
-        super::run(super::cargo().args(["build", "--release", "--workspace", "--bins"]))?;
+        super::run(
+            super::cargo()
+                .args(["build", "--release"])
+                .args(packages)
+                .arg("--bins"),
+        )?;
         super::run(super::cargo().args([
             "build",
             "--release",
@@ -167,6 +191,10 @@ fn bench(args: BenchArgs) -> Result<()> {
     // The xtask just built beside them (this process's own file may have been replaced).
     let xtask = bin.join("xtask");
     phase.done(&mut results, "build");
+
+    if only_inspector {
+        return inspector_only(results, bin, xtask, out, quick, t0, phase);
+    }
 
     // Peers.
     let peer_status = peers::install_peers();
@@ -194,6 +222,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let captures = out.join("captures");
     std::fs::create_dir_all(&captures)?;
     results.machine = machine();
+    results.only = Some("inspector".into());
     let ctx = Ctx {
         quick,
         out: out.clone(),
@@ -262,6 +291,57 @@ fn bench(args: BenchArgs) -> Result<()> {
         println!("bench --quick: every figure was produced (goals are not judged in --quick)");
     }
     Ok(())
+}
+
+/// `--only inspector`: the inspector's figures on their own, in the usual outputs.
+fn inspector_only(
+    mut results: Results,
+    bin: PathBuf,
+    xtask: PathBuf,
+    out: PathBuf,
+    quick: bool,
+    t0: Instant,
+    mut phase: Phases,
+) -> Result<()> {
+    results.machine = machine();
+    results.only = Some("inspector".into());
+    let ctx = Ctx {
+        quick,
+        out: out.clone(),
+        bin,
+        xtask,
+        cbin: PathBuf::new(),
+        tmpdir: PathBuf::new(),
+        captures: PathBuf::new(),
+        runs: results.runs,
+        target: Duration::from_secs_f64(results.target_run_s),
+        run_limit: Duration::from_secs(if quick { 60 } else { 180 }),
+    };
+    let outcome = inspector(&ctx, &mut results);
+    phase.done(&mut results, "inspector");
+    if let Err(e) = &outcome {
+        results
+            .problems
+            .push(format!("the bench stopped early: {e:#}"));
+    }
+    results.machine.loadavg_end = loadavg();
+    results.wall_s = t0.elapsed().as_secs_f64();
+    println!("{}", report::text(&results));
+    std::fs::write(out.join("report.md"), report::markdown(&results))?;
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    for p in &results.problems {
+        eprintln!("bench: problem: {p}");
+    }
+    println!(
+        "Report (inspector only): {}  results: {}  ({:.0} s)",
+        out.join("report.md").display(),
+        out.join("results.json").display(),
+        results.wall_s
+    );
+    outcome
 }
 
 struct Phases(Instant);
@@ -830,6 +910,7 @@ fn inspector(ctx: &Ctx, results: &mut Results) -> Result<()> {
         // Open + index and read + decode, in-process (the release xtask).
         let mut opens = Vec::new();
         let mut rates = Vec::new();
+        let mut owned_rates = Vec::new();
         let mut zstd_shares = Vec::new();
         for _ in 0..reps.max(3) {
             check_interrupted()?;
@@ -847,11 +928,13 @@ fn inspector(ctx: &Ctx, results: &mut Results) -> Result<()> {
             let d: synth::DecodeStats = serde_json::from_slice(&out.stdout)?;
             opens.push(d.open_s);
             rates.push(d.events as f64 / d.decode_s.max(1e-9));
+            owned_rates.push(d.events as f64 / d.owned_decode_s.max(1e-9));
             zstd_shares.push(d.zstd_s / d.decode_s.max(1e-9));
         }
         if !opens.is_empty() {
             run.open_s = Some(median(&opens));
             run.decode_rate = Some(median(&rates));
+            run.owned_decode_rate = Some(median(&owned_rates));
             run.zstd_share = Some(median(&zstd_shares));
         }
 

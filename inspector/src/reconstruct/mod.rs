@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use aftertrace_filter::Filter;
 use base64::Engine as _;
-use capture_format::{syscall_number, Abi, CaptureReader, Event, EventBody, SockAddr};
+use capture_format::{syscall_number, Abi, CaptureReader, Event, EventBody, Records, SockAddr};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -494,6 +494,7 @@ pub fn reconstruct(
         tree: TreeNeed::Whole,
         activity: false,
         output: true,
+        records: Records::All,
     };
     let t64 = relevant_table(Abi::X86_64);
     let t32 = relevant_table(Abi::I386);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use capture_format::{BootNs, CaptureReader, Event, EventBody};
+use capture_format::{BootNs, CaptureReader, Event, EventBody, Records};
 
 use crate::commands::Command;
 use crate::meta::Lookups;
@@ -248,6 +248,7 @@ fn analyse(capture: &Capture, tx: &Sender<Action>, cancel: &AtomicBool) -> Optio
         tree: TreeNeed::Whole,
         activity: true,
         output: true,
+        records: Records::All,
     };
     let total = capture.total_events().max(1);
     let mut tree = ProcessTree::new(&reader.metadata().processes);

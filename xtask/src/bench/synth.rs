@@ -20,8 +20,10 @@
 //! - time advances 0.3-3 us per record; each process keeps to one of the two CPUs.
 //!
 //! `cargo xtask bench decode FILE` opens a capture (the inspector's open: map, frame, index)
-//! and iterates every event on one thread, then decompresses every chunk alone (zstd only),
-//! printing one JSON line with the three times.
+//! and decodes every event on one thread with the reader's event cursor (each record
+//! decoded in full into one reused `Event`, as the inspector's passes decode), then again
+//! with the owned-event iterator `events()` (a fresh `Event` per record), then decompresses
+//! every chunk alone (zstd only), printing one JSON line with the times.
 
 use std::{
     fs::File,
@@ -34,8 +36,8 @@ use anyhow::{Context as _, Result};
 use capture_format::{
     syscall_number, Abi, Buffer, BufferCut, CaptureReader, CaptureWriter, ClockPair, Completion,
     ContainerInfo, Event, EventBody, ExecEvent, ExitEvent, ForkEvent, GroupInfo, HostInfo, Param,
-    ParamValue, ProcessInfo, ProcessSnapshot, SockAddr, SyscallEvent, UserInfo, UsersAndGroups,
-    WriterOptions,
+    ParamValue, ProcessInfo, ProcessSnapshot, Records, SockAddr, SyscallEvent, UserInfo,
+    UsersAndGroups, WriterOptions,
 };
 use serde::Serialize;
 
@@ -693,7 +695,11 @@ pub fn generate(path: &Path, syscalls: u64) -> Result<GenStats> {
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct DecodeStats {
     pub open_s: f64,
+    /// Every record decoded with the event cursor.
     pub decode_s: f64,
+    /// Every record decoded with the owned-event iterator.
+    #[serde(default)]
+    pub owned_decode_s: f64,
     /// Decompressing every chunk alone (zstd), no record decoding.
     pub zstd_s: f64,
     pub events: u64,
@@ -708,7 +714,8 @@ pub fn decode(path: &Path) -> Result<DecodeStats> {
     let open = t.elapsed();
     let t = Instant::now();
     let (mut events, mut syscalls) = (0u64, 0u64);
-    for e in reader.events() {
+    let mut cursor = reader.event_cursor(Records::All);
+    while let Some(e) = cursor.next() {
         let e = e?;
         events += 1;
         if matches!(e.body, EventBody::Syscall(_)) {
@@ -716,6 +723,16 @@ pub fn decode(path: &Path) -> Result<DecodeStats> {
         }
     }
     let decode: Duration = t.elapsed();
+    let t = Instant::now();
+    let mut owned_events = 0u64;
+    for e in reader.events() {
+        std::hint::black_box(e?);
+        owned_events += 1;
+    }
+    let owned_decode = t.elapsed();
+    if owned_events != events {
+        anyhow::bail!("the cursor decoded {events} events, the iterator {owned_events}");
+    }
     let t = Instant::now();
     for i in 0..reader.chunks().len() {
         let raw = reader.raw_chunk(i)?;
@@ -727,6 +744,7 @@ pub fn decode(path: &Path) -> Result<DecodeStats> {
     Ok(DecodeStats {
         open_s: open.as_secs_f64(),
         decode_s: decode.as_secs_f64(),
+        owned_decode_s: owned_decode.as_secs_f64(),
         zstd_s,
         events,
         syscalls,
