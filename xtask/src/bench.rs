@@ -222,7 +222,6 @@ fn bench(args: BenchArgs) -> Result<()> {
     let captures = out.join("captures");
     std::fs::create_dir_all(&captures)?;
     results.machine = machine();
-    results.only = Some("inspector".into());
     let ctx = Ctx {
         quick,
         out: out.clone(),
