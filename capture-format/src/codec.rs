@@ -483,26 +483,12 @@ impl Spares {
     }
 
     fn list(&mut self, capacity: usize) -> Vec<Vec<u8>> {
-        match self.lists.pop() {
-            Some(mut v) => {
-                v.clear();
-                v.reserve(capacity);
-                v
-            }
-            None => Vec::with_capacity(capacity),
-        }
+        reuse(&mut self.lists, capacity)
     }
 
     #[inline]
     fn params(&mut self, capacity: usize) -> Vec<Param> {
-        match self.params.pop() {
-            Some(mut v) => {
-                v.clear();
-                v.reserve(capacity);
-                v
-            }
-            None => Vec::with_capacity(capacity),
-        }
+        reuse(&mut self.params, capacity)
     }
 
     #[inline]
@@ -1199,6 +1185,19 @@ fn decode_sockaddr(c: &mut Cursor<'_>, spares: &mut Spares) -> Result<SockAddr, 
         }
         _ => return Err(c.err("unknown socket address type")),
     })
+}
+
+/// An empty vector with room for `capacity`, from `pool` when it has one to give back.
+#[inline]
+fn reuse<T>(pool: &mut Vec<Vec<T>>, capacity: usize) -> Vec<T> {
+    match pool.pop() {
+        Some(mut v) => {
+            v.clear();
+            v.reserve(capacity);
+            v
+        }
+        None => Vec::with_capacity(capacity),
+    }
 }
 
 #[cfg(test)]
