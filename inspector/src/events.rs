@@ -46,6 +46,9 @@ pub struct EventRow {
     pub data_cut: Option<&'static str>,
 }
 
+/// Characters of a buffer's data an `events` text line shows.
+pub const TEXT_DATA_MAX: usize = 1024;
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -241,7 +244,8 @@ impl EventRow {
         row
     }
 
-    /// One line for humans: `TIME PID TID PROC syscall(args) = res`.
+    /// One line for humans: `TIME PID TID PROC syscall(args) = res`, with at most
+    /// TEXT_DATA_MAX characters of data.
     pub fn text_line(&self, style: Style) -> String {
         let args: Vec<String> = self
             .args
@@ -275,11 +279,65 @@ impl EventRow {
             }
         }
         if let Some(d) = &self.data {
-            line.push_str(&format!(" data={d:?}"));
+            // A line stays a line: a script read whole (up to the payload cap) is shown by
+            // its start here, and whole by --json (or `cat` for what was rebuilt).
+            match d.char_indices().nth(TEXT_DATA_MAX) {
+                Some((end, _)) => {
+                    let more = d[end..].chars().count();
+                    line.push_str(&format!(
+                        " data={:?}...(+{more} more characters, in --json)",
+                        &d[..end]
+                    ));
+                }
+                None => line.push_str(&format!(" data={d:?}")),
+            }
             if self.data_cut.is_some() {
                 line.push_str(&format!("...({} bytes)", self.data_len.unwrap_or(0)));
             }
         }
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_row(data: &str) -> EventRow {
+        EventRow {
+            time: "2026-01-01T00:00:00.000000000Z".into(),
+            boot_ns: 0,
+            cpu: 0,
+            pid: 7,
+            tid: 7,
+            proc_name: Some("python3".into()),
+            kind: "syscall",
+            syscall: Some("read".into()),
+            abi: Some("x86_64"),
+            args: Map::new(),
+            res: Some(data.len() as i64),
+            completion: Some("complete"),
+            duration_ns: None,
+            container_id: None,
+            data: Some(data.into()),
+            data_base64: None,
+            data_len: Some(data.len() as u64),
+            data_cut: None,
+        }
+    }
+
+    #[test]
+    fn a_text_line_shows_the_start_of_a_long_buffer() {
+        let short = read_row("print('hi')\n").text_line(Style::PLAIN);
+        assert!(short.ends_with(r#" = 12 data="print('hi')\n""#), "{short}");
+        let long = "é".repeat(TEXT_DATA_MAX + 10);
+        let line = read_row(&long).text_line(Style::PLAIN);
+        let shown = "é".repeat(TEXT_DATA_MAX);
+        assert!(
+            line.ends_with(&format!(
+                r#" data="{shown}"...(+10 more characters, in --json)"#
+            )),
+            "{line}"
+        );
     }
 }
