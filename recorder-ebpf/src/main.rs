@@ -961,17 +961,17 @@ unsafe fn starts_as_text(data: *const u8) -> bool {
 /// bytes at `src` (up to the FULL_PAYLOAD cap) for `sys_exit_more`.
 #[inline(always)]
 unsafe fn continue_buffer(buf: *mut u8, src: u64, len: u64) {
-    // `buf` is the start of the Scratch, whose `more` follows the buffer.
+    // `buf` is the start of the Scratch, whose `more` follows the buffer. The record's
+    // time, which the pieces repeat, is set by emit_syscall.
     #[expect(clippy::cast_ptr_alignment, reason = "the scratch is 8-byte aligned")]
     let more = buf.add(SCRATCH_SIZE) as *mut More;
-    // The record's time is filled in by emit_syscall.
-    continue_from(more, src, MAX_ITEM as u64, len, 0);
+    continue_from(more, src, MAX_ITEM as u64, len);
 }
 
 /// Sets `more` to emit bytes `from..len` of the user memory at `base` (up to the
-/// FULL_PAYLOAD cap), as pieces stamped `ts`.
+/// FULL_PAYLOAD cap); the caller sets the pieces' time.
 #[inline(always)]
-unsafe fn continue_from(more: *mut More, base: u64, from: u64, len: u64, ts: u64) {
+unsafe fn continue_from(more: *mut More, base: u64, from: u64, len: u64) {
     // SAFETY: a plain global set before load.
     let cap = read_volatile(addr_of!(FULL_PAYLOAD)) as u64;
     let cap = if cap > FULL_PAYLOAD_LIMIT as u64 {
@@ -986,7 +986,6 @@ unsafe fn continue_from(more: *mut More, base: u64, from: u64, len: u64, ts: u64
     (*more).src = base + from;
     (*more).offset = from;
     (*more).left = end - from;
-    (*more).ts = ts;
 }
 
 /// How many iovecs are followed; the data of later ones is counted in `orig_len` only.
@@ -1160,7 +1159,8 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         if let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) {
             let more = addr_of_mut!((*scratch).more);
             (*more).left = 0;
-            continue_from(more, arg_start, EXEC_ARGS_MAX as u64, total, ts);
+            continue_from(more, arg_start, EXEC_ARGS_MAX as u64, total);
+            (*more).ts = ts;
             continued = (*more).left > 0;
         }
     }

@@ -43,8 +43,12 @@ pub fn enrich(info: &mut ContainerInfo, pid: Option<u32>) {
 /// containers/storage's `containers.json` has the name and the image name; the OCI
 /// bundle's `config.json` the hostname; libpod's BoltDB the labels.
 fn podman(info: &mut ContainerInfo, storage: &Path) {
-    if let Some(labels) = podman_labels(&storage.join("libpod/bolt_state.db"), &info.id) {
-        info.labels = labels;
+    // The database is read while the container is still unresolved, not again on the
+    // later passes that only look for a hostname (one per exec in the container).
+    if info.name.is_none() && info.labels.is_empty() {
+        if let Some(labels) = podman_labels(&storage.join("libpod/bolt_state.db"), &info.id) {
+            info.labels = labels;
+        }
     }
     let list = read_json(&storage.join("overlay-containers/containers.json"));
     if let Some(entry) = list
