@@ -568,6 +568,20 @@ pub(crate) fn blank_event() -> Event {
     }
 }
 
+/// A syscall body with every field zero, for the decoder to fill in place.
+fn blank_syscall(params: Vec<Param>) -> EventBody {
+    EventBody::Syscall(SyscallEvent {
+        nr: 0,
+        abi: Abi::X86_64,
+        completion: Completion::Complete,
+        args: [0; 6],
+        ret: None,
+        duration_ns: None,
+        cgroup_id: 0,
+        params,
+    })
+}
+
 impl ColumnDecoder {
     /// Reads the stream directory. `record_count` is the chunk header's count.
     pub fn new(raw: &[u8], record_count: u32, records: Records) -> Result<Self, Malformed> {
@@ -623,16 +637,7 @@ impl ColumnDecoder {
     pub fn next(&mut self, raw: &[u8]) -> Option<Result<Event, Malformed>> {
         // Shaped as a syscall, which most records are, so decoding fills it in place.
         let mut e = Event {
-            body: EventBody::Syscall(SyscallEvent {
-                nr: 0,
-                abi: Abi::X86_64,
-                completion: Completion::Complete,
-                args: [0; 6],
-                ret: None,
-                duration_ns: None,
-                cgroup_id: 0,
-                params: Vec::new(),
-            }),
+            body: blank_syscall(Vec::new()),
             ..blank_event()
         };
         let r = self.next_into(raw, &mut e, &mut Spares::default())?;
@@ -802,16 +807,7 @@ impl ColumnDecoder {
                 return Ok(false);
             }
             if !matches!(slot.body, EventBody::Syscall(_)) {
-                let fresh = EventBody::Syscall(SyscallEvent {
-                    nr: 0,
-                    abi: Abi::X86_64,
-                    completion: Completion::Complete,
-                    args: [0; 6],
-                    ret: None,
-                    duration_ns: None,
-                    cgroup_id: 0,
-                    params: spares.params(0),
-                });
+                let fresh = blank_syscall(spares.params(0));
                 spares.keep_body(std::mem::replace(&mut slot.body, fresh));
             }
             let EventBody::Syscall(s) = &mut slot.body else {
