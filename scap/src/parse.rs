@@ -850,6 +850,10 @@ fn event(b: &[u8], t: u32, offset: u64) -> Result<RawEvent<'_>, EventSkip> {
         }
     };
     let lsize = if large { 4 } else { 2 };
+    // The count comes from the file: it cannot exceed what the lengths' bytes allow.
+    if nparams > rest.len() / lsize {
+        return Err(EventSkip::Malformed);
+    }
     let mut lc = Cur::new(rest);
     let mut lens = Vec::with_capacity(nparams);
     for _ in 0..nparams {

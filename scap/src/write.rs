@@ -469,7 +469,7 @@ impl Writer {
             })
         };
         let start = e.ts;
-        let end = e.ts + s.duration_ns.unwrap_or(0);
+        let end = e.ts.saturating_add(s.duration_ns.unwrap_or(0));
         let enter = s.completion != Completion::ExitOnly;
         let exit = s.completion != Completion::EnterOnly;
         if enter {
