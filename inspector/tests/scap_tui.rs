@@ -29,3 +29,14 @@ fn scap_test_ipv6_client_overview() {
         overview("test_ipv6_client.scap")
     );
 }
+
+#[test]
+fn a_truncated_scap_shows_its_loss_on_the_overview() {
+    let bytes = std::fs::read(sample("scap/502Error.scap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("502Error-cut.scap");
+    std::fs::write(&cut, &bytes[..700_000]).unwrap();
+    let (app, _rx) = loaded(&cut, 110, 32);
+    let screen = render_to_test_backend(&app, 110, 32).backend().to_string();
+    assert!(screen.contains("scap_file_damaged_bytes"), "{screen}");
+}

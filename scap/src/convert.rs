@@ -398,6 +398,53 @@ impl<'a> Converter<'a> {
                 args[2] = linux_open_flags(p.uint("flags").unwrap_or(0));
                 args[3] = p.uint("mode").unwrap_or(0);
             }
+            "chdir" | "unlink" | "mkdir" | "chmod" => {
+                if let Some(n) = p.str("path").or_else(|| p.str("filename")) {
+                    params.push(Param {
+                        slot: 0,
+                        value: ParamValue::Path(n),
+                    });
+                }
+                args[1] = p.uint("mode").unwrap_or(0);
+            }
+            "unlinkat" | "mkdirat" | "fchmodat" => {
+                args[0] = p.int("dirfd").unwrap_or(-100) as u64;
+                if let Some(n) = p
+                    .str("name")
+                    .or_else(|| p.str("path"))
+                    .or_else(|| p.str("filename"))
+                {
+                    params.push(Param {
+                        slot: 1,
+                        value: ParamValue::Path(n),
+                    });
+                }
+                args[2] = p.uint("mode").or_else(|| p.uint("flags")).unwrap_or(0);
+            }
+            "renameat" | "renameat2" => {
+                args[0] = p.int("olddirfd").unwrap_or(-100) as u64;
+                args[2] = p.int("newdirfd").unwrap_or(-100) as u64;
+                args[4] = p.uint("flags").unwrap_or(0);
+                for (slot, key) in [(1u8, "oldpath"), (3, "newpath")] {
+                    if let Some(n) = p.str(key) {
+                        params.push(Param {
+                            slot,
+                            value: ParamValue::Path(n),
+                        });
+                    }
+                }
+            }
+            "pread64" | "pwrite64" => {
+                args[0] = fd_arg(&p);
+                params.extend(buffer(&p, ret));
+                args[2] = p.uint("size").unwrap_or(0);
+                args[3] = p.uint("pos").unwrap_or(0);
+            }
+            "lseek" => {
+                args[0] = fd_arg(&p);
+                args[1] = p.uint("offset").unwrap_or(0);
+                args[2] = p.uint("whence").unwrap_or(0);
+            }
             "stat" | "access" => {
                 if let Some(n) = p.str("path").or_else(|| p.str("name")) {
                     params.push(Param {
@@ -407,7 +454,8 @@ impl<'a> Converter<'a> {
                 }
                 args[1] = p.uint("mode").unwrap_or(0);
             }
-            "read" | "write" | "writev" | "recvfrom" | "sendto" | "sendmsg" | "recvmsg" => {
+            "read" | "write" | "writev" | "readv" | "recvfrom" | "sendto" | "sendmsg"
+            | "recvmsg" => {
                 args[0] = fd_arg(&p);
                 params.extend(buffer(&p, ret));
                 args[2] = p.uint("size").unwrap_or(0);

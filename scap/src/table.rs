@@ -287,6 +287,91 @@ static TABLE: &[[EventInfo; 2]] = &[
     ),
     pair!(82, "select", NONE, RES),
     pair!(
+        86,
+        "lseek",
+        &[("fd", N8), ("offset", N8), ("whence", N1)],
+        RES
+    ),
+    pair!(94, "chdir", NONE, &[("res", N8), ("path", Str)]),
+    pair!(
+        112,
+        "pread",
+        "pread64",
+        &[("fd", N8), ("size", N4), ("pos", N8)],
+        RES_DATA
+    ),
+    pair!(
+        114,
+        "pwrite",
+        "pwrite64",
+        &[("fd", N8), ("size", N4), ("pos", N8)],
+        RES_DATA
+    ),
+    pair!(
+        116,
+        "readv",
+        FD,
+        &[("res", N8), ("size", N4), ("data", Buf)]
+    ),
+    pair!(124, "dup", FD, RES),
+    pair!(
+        176,
+        "renameat",
+        NONE,
+        &[
+            ("res", N8),
+            ("olddirfd", N8),
+            ("oldpath", Path),
+            ("newdirfd", N8),
+            ("newpath", Path)
+        ]
+    ),
+    pair!(202, "getuid", NONE, &[("uid", N4)]),
+    pair!(
+        276,
+        "mkdir",
+        &[("mode", N4)],
+        &[("res", N8), ("path", Path)]
+    ),
+    pair!(300, "unlink", NONE, &[("res", N8), ("path", Path)]),
+    pair!(
+        302,
+        "unlinkat",
+        NONE,
+        &[("res", N8), ("dirfd", N8), ("name", Path), ("flags", N4)]
+    ),
+    pair!(
+        304,
+        "mkdirat",
+        NONE,
+        &[("res", N8), ("dirfd", N8), ("path", Path), ("mode", N4)]
+    ),
+    pair!(
+        312,
+        "fchmodat",
+        NONE,
+        &[("res", N8), ("dirfd", N8), ("filename", Path), ("mode", N4)]
+    ),
+    pair!(
+        314,
+        "chmod",
+        NONE,
+        &[("res", N8), ("filename", Path), ("mode", N4)]
+    ),
+    pair!(
+        318,
+        "renameat2",
+        NONE,
+        &[
+            ("res", N8),
+            ("olddirfd", N8),
+            ("oldpath", Path),
+            ("newdirfd", N8),
+            ("newpath", Path),
+            ("flags", N4)
+        ]
+    ),
+    pair!(
         102,
         "openat",
         &[("dirfd", N8), ("name", Path), ("flags", N4), ("mode", N4)],

@@ -387,6 +387,21 @@ impl Writer {
             (Abi::X86_64, "fcntl") => 150,
             (Abi::X86_64, "access") => 264,
             (Abi::X86_64, "stat") => 66,
+            (Abi::X86_64, "lseek") => 86,
+            (Abi::X86_64, "ioctl") => 170,
+            (Abi::X86_64, "chdir") => 94,
+            (Abi::X86_64, "pread64") => 112,
+            (Abi::X86_64, "pwrite64") => 114,
+            (Abi::X86_64, "dup") => 124,
+            (Abi::X86_64, "renameat") => 176,
+            (Abi::X86_64, "getuid") => 202,
+            (Abi::X86_64, "mkdir") => 276,
+            (Abi::X86_64, "unlink") => 300,
+            (Abi::X86_64, "unlinkat") => 302,
+            (Abi::X86_64, "mkdirat") => 304,
+            (Abi::X86_64, "fchmodat") => 312,
+            (Abi::X86_64, "chmod") => 314,
+            (Abi::X86_64, "renameat2") => 318,
             (Abi::X86_64, "execve") => table::EXECVE_19_E,
             (Abi::X86_64, "clone") => table::CLONE_20_E,
             _ => {
@@ -404,10 +419,17 @@ impl Writer {
         let a = s.args;
         let fd = a[0] as u32 as i32 as i64;
         let ret = s.ret.unwrap_or(0);
+        let path_at = |slot: u8| {
+            s.params.iter().find_map(|p| match &p.value {
+                ParamValue::Path(b) | ParamValue::Str(b) if p.slot == slot => Some(b.clone()),
+                _ => None,
+            })
+        };
         let path = s.params.iter().find_map(|p| match &p.value {
             ParamValue::Path(b) | ParamValue::Str(b) => Some(b.clone()),
             _ => None,
         });
+        let (oldpath, newpath) = (path_at(1), path_at(3));
         let addr = s.params.iter().find_map(|p| match &p.value {
             ParamValue::SockAddr(sa) if p.slot != capture_format::Param::RETURN => Some(sa.clone()),
             _ => None,
@@ -426,11 +448,14 @@ impl Writer {
         });
         let (flags, mode, dirfd) = match name {
             "openat" => (a[2], a[3], a[0] as u32 as i32 as i64),
-            "access" => (0, a[1], 0),
+            "access" | "mkdir" | "chmod" => (0, a[1], 0),
+            "unlinkat" => (a[2], 0, a[0] as u32 as i32 as i64),
+            "mkdirat" | "fchmodat" => (0, a[2], a[0] as u32 as i32 as i64),
+            "renameat2" => (a[4], 0, 0),
             _ => (a[1], a[2], 0),
         };
         let size = match name {
-            "read" | "write" | "sendto" | "recvfrom" => a[2] as i64,
+            "read" | "write" | "sendto" | "recvfrom" | "pread64" | "pwrite64" => a[2] as i64,
             _ => 0,
         };
         let pid = e.pid;
@@ -447,7 +472,18 @@ impl Writer {
                     V::Int(ppm_open_flags(flags) as i64)
                 }
                 "flags" if name == "accept4" => V::Int(a[3] as i64),
+                "flags" if matches!(name, "unlinkat" | "renameat2") => V::Int(flags as i64),
                 "mode" => V::Int(mode as i64),
+                "oldpath" => V::Bytes(oldpath.clone()?),
+                "newpath" => V::Bytes(newpath.clone()?),
+                "olddirfd" => V::Int(a[0] as u32 as i32 as i64),
+                "newdirfd" => V::Int(a[2] as u32 as i32 as i64),
+                "pos" => V::Int(a[3] as i64),
+                "request" => V::Int(a[1] as i64),
+                "argument" => V::Int(a[2] as i64),
+                "offset" => V::Int(a[1] as i64),
+                "whence" => V::Int(a[2] as i64),
+                "uid" => V::Int(ret),
                 "dirfd" => V::Int(dirfd),
                 "size" => V::Int(size),
                 "data" => V::Bytes(data.clone()?),
