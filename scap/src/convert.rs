@@ -872,6 +872,8 @@ pub fn convert(parsed: Parsed<'_>) -> Converted {
         "scap.version".into(),
         format!("{}.{}", version.0, version.1),
     );
+    // Read by the views that would otherwise say "none" for what scap cannot know.
+    settings.insert("not_recorded".into(), "containers alerts losses".into());
     settings.insert(
         "scap.loss_ledger".into(),
         "not in scap files: losses are unknown, not zero".into(),
