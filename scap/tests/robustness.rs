@@ -238,3 +238,159 @@ fn mutated_samples_never_panic() {
         }
     }
 }
+
+/// One process list entry as version `v` lays it out (the fields each version added, in
+/// place), and the thread every version must read back from it.
+fn pl_entry(v: u32) -> Vec<u8> {
+    let s16 = |e: &mut Vec<u8>, s: &[u8]| {
+        e.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        e.extend_from_slice(s);
+    };
+    let mut e = Vec::new();
+    for x in [7u64, 5, 1] {
+        e.extend_from_slice(&x.to_le_bytes());
+    }
+    if v >= 6 {
+        e.extend_from_slice(&5u64.to_le_bytes()); // sid
+    }
+    if v >= 8 {
+        e.extend_from_slice(&5u64.to_le_bytes()); // vpgid
+    }
+    s16(&mut e, b"worker");
+    s16(&mut e, b"python3");
+    if v >= 7 {
+        s16(&mut e, b"/usr/bin/python3.11");
+    }
+    s16(&mut e, b"-m\0http.server\0");
+    s16(&mut e, b"/srv");
+    e.extend_from_slice(&1024u64.to_le_bytes());
+    e.extend_from_slice(&0u32.to_le_bytes());
+    e.extend_from_slice(&33u32.to_le_bytes());
+    e.extend_from_slice(&34u32.to_le_bytes());
+    if v >= 2 {
+        e.extend_from_slice(&[0; 28]);
+        if v >= 3 {
+            s16(&mut e, b"SECRET=1\0");
+        }
+        if v >= 4 {
+            e.extend_from_slice(&7u64.to_le_bytes());
+            e.extend_from_slice(&5u64.to_le_bytes());
+            s16(&mut e, b"cpu=/a\0memory=/b\0");
+            if v >= 5 {
+                s16(&mut e, b"/");
+            }
+        }
+    }
+    if v >= 9 {
+        // Fields from newer writers after the known ones: skipped by the entry's length.
+        e.extend_from_slice(&[0xaa; 13]);
+        let mut with_len = ((e.len() + 4) as u32).to_le_bytes().to_vec();
+        with_len.extend_from_slice(&e);
+        return with_len;
+    }
+    e
+}
+
+#[test]
+fn process_lists_of_every_version_parse() {
+    let shb = sample("test_ipv6_client.scap")[..28].to_vec();
+    for (v, kind) in [
+        (1, parse::PL_V1),
+        (2, parse::PL_V2),
+        (3, parse::PL_V3),
+        (4, parse::PL_V4),
+        (5, parse::PL_V5),
+        (6, parse::PL_V6),
+        (7, parse::PL_V7),
+        (8, parse::PL_V8),
+        (9, parse::PL_V9),
+    ] {
+        // Two entries, so a misread length shows on the second.
+        let body = [pl_entry(v), pl_entry(v)].concat();
+        let file = [shb.clone(), block(kind, &body)].concat();
+        let p = parse(&file).unwrap();
+        assert!(p.report.is_clean(), "v{v}: {:?}", p.report);
+        assert_eq!(p.threads.len(), 2, "v{v}");
+        let t = &p.threads[1];
+        assert_eq!((t.tid, t.pid, t.ptid), (7, 5, 1), "v{v}");
+        assert_eq!(t.comm, b"worker", "v{v}");
+        assert_eq!(t.args, [b"-m".to_vec(), b"http.server".to_vec()], "v{v}");
+        assert_eq!((t.uid, t.gid, &t.cwd[..]), (33, 34, &b"/srv"[..]), "v{v}");
+        assert_eq!(t.exepath.is_empty(), v < 7, "v{v}");
+        assert_eq!(t.cgroups.len(), if v >= 4 { 2 } else { 0 }, "v{v}");
+    }
+}
+
+#[test]
+fn length_carrying_fd_user_and_interface_lists_parse_and_skip_newer_fields() {
+    let s16 = |e: &mut Vec<u8>, s: &[u8]| {
+        e.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        e.extend_from_slice(s);
+    };
+    let with_len = |e: Vec<u8>, extra: usize, counts_itself: bool| {
+        let n = e.len() + extra + if counts_itself { 4 } else { 0 };
+        let mut v = (n as u32).to_le_bytes().to_vec();
+        v.extend_from_slice(&e);
+        v.extend(std::iter::repeat_n(0xee, extra));
+        v
+    };
+    // FDL v2: a FILE_V2 entry with its device and 6 bytes of fields this reader lacks.
+    let mut fd = Vec::new();
+    fd.extend_from_slice(&3i64.to_le_bytes());
+    fd.extend_from_slice(&99u64.to_le_bytes());
+    fd.push(16);
+    fd.extend_from_slice(&1u32.to_le_bytes());
+    s16(&mut fd, b"/etc/passwd");
+    fd.extend_from_slice(&0x801u32.to_le_bytes());
+    let mut fdl = 42u64.to_le_bytes().to_vec();
+    fdl.extend(with_len(fd.clone(), 6, true));
+    fdl.extend(with_len(fd, 6, true));
+    // UL v2: a user and a group, each with trailing fields.
+    let mut u = vec![0u8];
+    u.extend_from_slice(&1000u32.to_le_bytes());
+    u.extend_from_slice(&1000u32.to_le_bytes());
+    s16(&mut u, b"alice");
+    s16(&mut u, b"/home/alice");
+    s16(&mut u, b"/bin/bash");
+    let mut g = vec![1u8];
+    g.extend_from_slice(&27u32.to_le_bytes());
+    s16(&mut g, b"sudo");
+    let ul = [with_len(u, 8, true), with_len(g, 2, true)].concat();
+    // IL v2: an IPv4 interface; its length does not count itself.
+    let mut i = 1u16.to_le_bytes().to_vec();
+    i.extend_from_slice(&4u16.to_le_bytes());
+    i.extend_from_slice(&[10, 0, 0, 7]);
+    i.extend_from_slice(&[255, 255, 255, 0]);
+    i.extend_from_slice(&[10, 0, 0, 255]);
+    i.extend_from_slice(&1000u64.to_le_bytes());
+    i.extend_from_slice(b"eth0");
+    let il = with_len(i, 4, false);
+
+    let shb = sample("test_ipv6_client.scap")[..28].to_vec();
+    let file = [
+        shb,
+        block(parse::FDL_V2, &fdl),
+        block(parse::UL_V2, &ul),
+        block(parse::IL_V2, &il),
+    ]
+    .concat();
+    let p = parse(&file).unwrap();
+    assert!(p.report.is_clean(), "{:?}", p.report);
+    assert_eq!(p.fds.len(), 2);
+    assert_eq!((p.fds[1].tid, p.fds[1].fd, p.fds[1].ino), (42, 3, 99));
+    assert_eq!(
+        p.fds[1].detail,
+        parse::FdDetail::File {
+            open_flags: 1,
+            name: b"/etc/passwd".to_vec()
+        }
+    );
+    assert_eq!(p.users.len(), 1);
+    assert_eq!((p.users[0].uid, &p.users[0].name[..]), (1000, "alice"));
+    assert_eq!((p.groups[0].gid, &p.groups[0].name[..]), (27, "sudo"));
+    assert_eq!(p.interfaces.len(), 1);
+    assert_eq!(
+        (&p.interfaces[0].name[..], &p.interfaces[0].addr[..]),
+        ("eth0", "10.0.0.7")
+    );
+}
