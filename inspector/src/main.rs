@@ -402,29 +402,10 @@ fn main() -> ExitCode {
 
 /// `export --format scap -o OUT`: what could not be exported is said on stderr.
 fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u8> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let file = opts
-        .open(output)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", output.display())))?;
-    let mut out = io::BufWriter::new(file);
-    let stats = scap_format::export(reader, &mut out)?;
-    out.flush()?;
-    for e in &stats.unreadable {
-        eprintln!("aftertrace-inspector: skipped damaged data: {e}");
-    }
-    if let Some(line) = stats.skipped_line() {
+    let (_, lines) = scap_format::export_to_path(reader, output)?;
+    for line in lines {
         eprintln!("aftertrace-inspector: {line}");
     }
-    eprintln!(
-        "aftertrace-inspector: wrote {} ({} processes, {} scap events from {} records)",
-        output.display(),
-        stats.processes,
-        stats.scap_events,
-        stats.events_in
-    );
     Ok(exit::SUCCESS)
 }
 

@@ -13,7 +13,7 @@ pub mod write;
 
 pub use convert::{to_atcap, Conversion};
 pub use parse::{is_scap, Error, Report};
-pub use write::{export, write_scap, ExportStats};
+pub use write::{export, export_to_path, write_scap, ExportStats};
 
 /// Opens `path` as a capture if its first bytes say it is a scap file (plain or gzip):
 /// `None` for anything else, which the caller opens as its own format. The scap file is

@@ -792,3 +792,35 @@ pub fn export(
     stats.unreadable = unreadable;
     Ok(stats)
 }
+
+/// [`export`] into a new file at `path` (created 0600, replaced if it exists: captures
+/// hold secrets), returning the stats and the lines to tell the user.
+pub fn export_to_path(
+    reader: &capture_format::CaptureReader,
+    path: &std::path::Path,
+) -> io::Result<(ExportStats, Vec<String>)> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let mut out = io::BufWriter::new(file);
+    let stats = export(reader, &mut out)?;
+    out.flush()?;
+    let mut lines: Vec<String> = stats
+        .unreadable
+        .iter()
+        .map(|e| format!("skipped damaged data: {e}"))
+        .collect();
+    lines.extend(stats.skipped_line());
+    lines.push(format!(
+        "wrote {} ({} processes, {} scap events from {} records)",
+        path.display(),
+        stats.processes,
+        stats.scap_events,
+        stats.events_in
+    ));
+    Ok((stats, lines))
+}
