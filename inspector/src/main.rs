@@ -133,6 +133,21 @@ enum Cmd {
     /// A Markdown incident report: alerts, window, host and containers, process tree,
     /// commands, recovered scripts with sha256, sessions, connections, every gap.
     Report,
+    /// The capture in another tool's format: `--format scap` writes a sysdig/Falco
+    /// capture (sysdig -r, Stratoshark) with the process, fd and user state at the start
+    /// and every syscall as scap enter/exit events.
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write (created 0600: captures hold secrets).
+        #[arg(short = 'o', long, value_name = "OUT")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Scap,
 }
 
 impl Cmd {
@@ -150,6 +165,7 @@ impl Cmd {
             Cmd::Sessions => "sessions",
             Cmd::Net => "net",
             Cmd::Report => "report",
+            Cmd::Export { .. } => "export",
         }
     }
 
@@ -170,7 +186,7 @@ impl Cmd {
 
     /// Whether --json means something for this view.
     fn has_json(&self) -> bool {
-        !matches!(self, Cmd::Cat { .. } | Cmd::Report)
+        !matches!(self, Cmd::Cat { .. } | Cmd::Report | Cmd::Export { .. })
     }
 }
 
@@ -282,10 +298,10 @@ fn main() -> ExitCode {
         return usage_error(&format!(
             "--json does not apply to {}: it prints {}",
             command.name(),
-            if command == Cmd::Report {
-                "Markdown"
-            } else {
-                "the recovered bytes"
+            match command {
+                Cmd::Report => "Markdown",
+                Cmd::Export { .. } => "a file",
+                _ => "the recovered bytes",
             }
         ));
     }
@@ -370,6 +386,7 @@ fn main() -> ExitCode {
             );
             render::report(&r, &reader, &lookups, &name, &mut out).map(|()| 0)
         }
+        Cmd::Export { output, .. } => export_scap(&reader, output),
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {
@@ -381,6 +398,15 @@ fn main() -> ExitCode {
             ExitCode::from(exit::FAILURE)
         }
     }
+}
+
+/// `export --format scap -o OUT`: what could not be exported is said on stderr.
+fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u8> {
+    let (_, lines) = scap_format::export_to_path(reader, output)?;
+    for line in lines {
+        eprintln!("aftertrace-inspector: {line}");
+    }
+    Ok(exit::SUCCESS)
 }
 
 /// The TUI, with the CLI's exit codes: a file that cannot be read is reported before the

@@ -56,6 +56,10 @@ pub struct Summary {
     /// null for captures recorded with `record`.
     pub window_start: Option<String>,
     pub window_end: Option<String>,
+    /// The capture's source keeps no loss ledger (a converted .scap file): no counted
+    /// loss is "unknown", not "none".
+    #[serde(skip)]
+    pub losses_unknown: bool,
 }
 
 #[derive(Default)]
@@ -134,6 +138,11 @@ impl Summary {
                 .filter_map(|d| Some((d.pid?, d.count)))
                 .collect(),
             damaged: !reader.damage().is_empty(),
+            losses_unknown: meta
+                .host
+                .as_ref()
+                .and_then(|h| h.settings.get("not_recorded"))
+                .is_some_and(|v| v.split_whitespace().any(|w| w == "losses")),
             ..Summary::default()
         };
         s.alerts = meta
@@ -223,7 +232,12 @@ impl fmt::Display for Summary {
                 printable(&a.summary)
             )?;
         }
-        if self.dropped.is_empty() {
+        if self.dropped.is_empty() && self.losses_unknown {
+            writeln!(
+                f,
+                "lost:       unknown (the capture's source keeps no loss ledger)"
+            )?;
+        } else if self.dropped.is_empty() {
             writeln!(f, "lost:       none counted")?;
         } else {
             for (cause, n) in &self.dropped {
