@@ -230,6 +230,21 @@ impl fmt::Display for Summary {
                 writeln!(f, "lost:       {n} ({cause})")?;
             }
         }
+        // Who lost records (the processes that caused the load, as a rule), most first.
+        let mut by_pid: std::collections::BTreeMap<u32, u64> = Default::default();
+        for (pid, n) in &self.lost_by_pid {
+            *by_pid.entry(*pid).or_default() += n;
+        }
+        let mut by_pid: Vec<(u32, u64)> = by_pid.into_iter().collect();
+        by_pid.sort_by_key(|&(pid, n)| (std::cmp::Reverse(n), pid));
+        if !by_pid.is_empty() {
+            let list: Vec<String> = by_pid
+                .iter()
+                .take(8)
+                .map(|(pid, n)| format!("pid {pid}: {n}"))
+                .collect();
+            writeln!(f, "lost by:    {}", list.join(", "))?;
+        }
         writeln!(
             f,
             "integrity:  {}",

@@ -369,7 +369,11 @@ fn classify(err: &anyhow::Error) -> u8 {
                 Unavailable::NoBtf { .. } | Unavailable::OldKernel { .. } => exit::UNAVAILABLE,
             };
         }
-        if cause.downcast_ref::<OutputError>().is_some() {
+        if cause.downcast_ref::<OutputError>().is_some()
+            || cause
+                .downcast_ref::<aftertrace_recorder::safe_fs::CreateError>()
+                .is_some()
+        {
             return exit::IO;
         }
     }

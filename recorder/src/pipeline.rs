@@ -384,3 +384,36 @@ impl Pipeline {
         &self.totals
     }
 }
+
+/// What a file needs besides its process snapshot (cheaper than [`Pipeline::state`]).
+pub struct Known<'a> {
+    pub containers: Vec<ContainerInfo>,
+    pub users: &'a UsersAndGroups,
+}
+
+impl Pipeline {
+    /// Containers and users known so far, without a process snapshot.
+    pub fn state_without_processes(&mut self) -> Known<'_> {
+        Known {
+            containers: self.cgroups.containers(),
+            users: &self.users,
+        }
+    }
+
+    /// The `n` processes that lost the most records in the kernel (ring full...), most
+    /// first: (pid, records lost).
+    pub fn lost_by_pid(&self, n: usize) -> Vec<(u32, u64)> {
+        let mut v = self.probes.drops_by_pid();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// How many containers and users are known: a file being written notes new ones.
+    pub fn known_counts(&self) -> (usize, usize) {
+        (
+            self.cgroups.container_count(),
+            self.users.users.len() + self.users.groups.len(),
+        )
+    }
+}

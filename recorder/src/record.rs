@@ -114,6 +114,7 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
         for e in ready.drain(..) {
             out.push(&e, &opts.writer, &host, &mut pipeline)?;
         }
+        out.tick(&mut pipeline)?;
 
         if stopping_at.is_none() {
             if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d)

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use capture_format::Alert;
 use serde::Serialize;
 
@@ -53,7 +53,14 @@ pub struct Status {
     pub buffer_span_s: f64,
     pub buffer_segments_evicted: u64,
     pub events: u64,
+    /// Records lost, by cause: in the kernel (ring_full, ...) and in the recorder
+    /// (too_large, encode_failed).
     pub dropped: BTreeMap<String, u64>,
+    /// The processes that lost the most records in the kernel: (pid, records), most
+    /// first, at most LOST_BY_PID_SHOWN.
+    pub lost_by_pid: Vec<(u32, u64)>,
+    /// Failed reads of the kernel's ring or counters (retried; recording goes on).
+    pub poll_errors: u64,
     pub alerts: u64,
     pub alerts_rate_limited: u64,
     pub last_alert: Option<String>,
@@ -114,10 +121,22 @@ impl Status {
             "counter",
             self.captures_failed.to_string(),
         );
-        out.push_str("# HELP aftertrace_dropped_total Losses counted in the kernel, by cause.\n# TYPE aftertrace_dropped_total counter\n");
+        metric(
+            "aftertrace_poll_errors_total",
+            "Failed reads of the kernel's ring or loss counters (retried).",
+            "counter",
+            self.poll_errors.to_string(),
+        );
+        out.push_str("# HELP aftertrace_dropped_total Records lost, by cause (kernel: ring_full, unreadable, scratch_full, regs_unreadable, data_lost; recorder: too_large, encode_failed).\n# TYPE aftertrace_dropped_total counter\n");
         for (cause, n) in &self.dropped {
             out.push_str(&format!(
                 "aftertrace_dropped_total{{cause=\"{cause}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!("# HELP aftertrace_lost_records_by_pid Records lost in the kernel by the processes that lost the most (at most {LOST_BY_PID_SHOWN}).\n# TYPE aftertrace_lost_records_by_pid gauge\n"));
+        for (pid, n) in &self.lost_by_pid {
+            out.push_str(&format!(
+                "aftertrace_lost_records_by_pid{{pid=\"{pid}\"}} {n}\n"
             ));
         }
         out
@@ -127,6 +146,9 @@ impl Status {
 pub type SharedStatus = Arc<Mutex<Status>>;
 
 const POLL: Duration = Duration::from_millis(50);
+/// Processes listed in the status and /metrics by records lost (the rest are in each
+/// capture's drop ledger).
+const LOST_BY_PID_SHOWN: usize = 10;
 /// A failed seal (disk full...) is retried this often while its record is still buffered.
 const SEAL_RETRY: Duration = Duration::from_secs(5);
 
@@ -172,12 +194,8 @@ pub fn run(
         cfg.buffer_bytes,
         pipeline.state().processes,
     );
-    std::fs::create_dir_all(&cfg.captures_dir).with_context(|| {
-        format!(
-            "creating the captures directory {}",
-            cfg.captures_dir.display()
-        )
-    })?;
+    // Created 0700; an existing one others can write to is refused (see safe_fs).
+    crate::safe_fs::captures_dir(&cfg.captures_dir)?;
 
     let (tx, rx) = sync_channel::<Request>(1024);
     let status: SharedStatus = Arc::new(Mutex::new(Status {
@@ -215,16 +233,32 @@ pub fn run(
     let mut queue: VecDeque<(Window, Instant)> = VecDeque::new();
     let mut sealing: Option<Sealing> = None;
     let mut counts = Status::default();
+    let mut lost_by_pid: Vec<(u32, u64)> = Vec::new();
+    let mut last_lost_by_pid = Instant::now();
 
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        pipeline.poll(POLL, &mut |e| buffer.push(e))?;
-        if buffer.tick()? {
+        if let Err(e) = pipeline.poll(POLL, &mut |e| {
+            buffer.push(e);
+            Ok(())
+        }) {
+            // Reading the ring or the loss counters failed: never a reason to stop
+            // recording; counted, logged (the first and then every 100th), retried.
+            counts.poll_errors += 1;
+            if counts.poll_errors % 100 == 1 {
+                tracing::error!(
+                    "reading the kernel's events failed ({} times so far), retrying: {e:#}",
+                    counts.poll_errors
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+        if buffer.tick() {
             let processes = pipeline.state().processes;
             let clocks = pipeline.take_clocks();
             let (from, _) = buffer.range();
             let drops = pipeline.take_drops(from);
-            buffer.roll(processes, clocks, drops)?;
+            buffer.roll(processes, clocks, drops);
         }
 
         // Alerts.
@@ -336,7 +370,9 @@ pub fn run(
                 if at > Instant::now() && !stopping {
                     queue.push_front((window, at));
                 } else {
-                    let selection = buffer.select(window.start, window.end, pipeline.clocks())?;
+                    let (from, _) = buffer.range();
+                    buffer.add_drops(pipeline.take_drops(from));
+                    let selection = buffer.select(window.start, window.end, pipeline.clocks());
                     let state = pipeline.state();
                     let job = seal::SealJob {
                         dir: cfg.captures_dir.clone(),
@@ -360,6 +396,10 @@ pub fn run(
         }
 
         // Status for `status` and /metrics.
+        if last_lost_by_pid.elapsed() >= Duration::from_secs(1) {
+            last_lost_by_pid = Instant::now();
+            lost_by_pid = pipeline.lost_by_pid(LOST_BY_PID_SHOWN);
+        }
         let (from, to) = buffer.range();
         let totals = pipeline.totals();
         if let Ok(mut s) = status.lock() {
@@ -370,7 +410,14 @@ pub fn run(
                 buffer_span_s: to.saturating_sub(from) as f64 / 1e9,
                 buffer_segments_evicted: buffer.evicted,
                 events: totals.events,
-                dropped: pipeline.drop_counts_named(),
+                dropped: {
+                    let mut d = pipeline.drop_counts_named();
+                    for (cause, n) in &buffer.lost {
+                        *d.entry(cause.clone()).or_default() += n;
+                    }
+                    d
+                },
+                lost_by_pid: lost_by_pid.clone(),
                 open_window: planner.open_window().map(|w| (w.start, w.end)),
                 ..counts.clone()
             };
@@ -380,14 +427,10 @@ pub fn run(
             break;
         }
     }
-    let mut flush_err = Ok(());
     pipeline.finish(&mut |e| {
-        if flush_err.is_ok() {
-            flush_err = buffer.push(e);
-        }
+        buffer.push(e);
         Ok(())
     })?;
-    flush_err?;
     let _ = std::fs::remove_file(&cfg.control_socket);
     Ok(())
 }
