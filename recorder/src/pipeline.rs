@@ -308,7 +308,7 @@ impl Pipeline {
         let Some(rules) = self.rules.as_mut() else {
             return;
         };
-        self.written.observe(e, &self.procs);
+        self.written.observe(e, &self.procs, &self.cgroups);
         let ctx = LiveContext {
             procs: &self.procs,
             cgroups: &self.cgroups,
@@ -407,6 +407,16 @@ impl Pipeline {
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
+    }
+
+    /// The container `cgroup_id` belongs to, as rules throttle by it: its id, `host`, or
+    /// `unknown` while the cgroup is not resolved.
+    pub fn container_of(&self, cgroup_id: u64) -> String {
+        match self.cgroups.known(cgroup_id) {
+            Some(Some(c)) => c.id.clone(),
+            Some(None) => "host".to_owned(),
+            None => "unknown".to_owned(),
+        }
     }
 
     /// How many containers and users are known: a file being written notes new ones.

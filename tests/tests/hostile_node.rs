@@ -375,3 +375,251 @@ fn kill_9_keeps_all_but_about_the_last_second() {
         );
     }
 }
+
+/// Runs 500 opens of `file` (one rule match each) over about `secs` seconds, as bash
+/// redirections (no fork per open).
+fn storm(file: &Path, secs: f64) -> std::process::Child {
+    let pause = secs / 500.0;
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "for i in $(seq 500); do : < {}; read -t {pause:.3} <> <(:) || true; done",
+            file.display()
+        ))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the storm")
+}
+
+fn storm_daemon(work: &Path, throttle: &str, max_window: &str) -> (Daemon, std::path::PathBuf) {
+    let target = work.join("storm-target");
+    std::fs::write(&target, b"x").expect("target");
+    let rules = work.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "- rule: Storm\n  condition: evt.type in (open, openat) and fd.name = {}\n  priority: NOTICE\n",
+            target.display()
+        ),
+    )
+    .expect("rules");
+    let config = work.join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "before = \"3s\"\nafter = \"1s\"\nmax_window = \"{max_window}\"\nrule_throttle = \"{throttle}\"\nmax_alerts_per_capture = 100\nrules = \"{}\"\n",
+            rules.display()
+        ),
+    )
+    .expect("config");
+    let daemon = Daemon::start(
+        work,
+        &["--config", config.to_str().expect("utf-8 path")],
+        &[],
+    )
+    .expect("daemon");
+    (daemon, target)
+}
+
+fn summary_of(capture: &Path) -> Value {
+    inspector_json(capture, "summary").remove(0)
+}
+
+/// A storm of 500 rule alerts plus one `aftertrace-recorder trigger`: the trigger's alert
+/// is kept verbatim (whatever the cap), the first alert's pre-window is in the first
+/// capture, the window is split at max_window into captures that name the previous one,
+/// and every rule alert is either kept or counted.
+#[test]
+fn a_storm_keeps_the_trigger_and_the_first_pre_window() {
+    require_root();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (daemon, target) = storm_daemon(work.path(), "0s", "6s");
+    std::thread::sleep(Duration::from_secs(1));
+    let marker = Command::new("/bin/echo")
+        .arg("storm-pre-window-marker")
+        .stdout(Stdio::null())
+        .status()
+        .expect("marker");
+    assert!(marker.success());
+    std::thread::sleep(Duration::from_secs(1));
+    let mut storm = storm(&target, 9.0);
+    std::thread::sleep(Duration::from_secs(4));
+    let reason = "operator during the storm";
+    daemon
+        .cli(&["trigger", "--reason", reason])
+        .expect("the trigger is accepted");
+    assert!(storm.wait().expect("storm").success());
+    std::thread::sleep(Duration::from_secs(3));
+    let status: Value =
+        serde_json::from_str(&daemon.cli(&["status", "--json"]).expect("status")).expect("JSON");
+    assert!(status["windows_split"].as_u64() >= Some(1), "{status}");
+    let dir = daemon.captures.clone();
+    daemon.stop().expect("clean stop (seals what is open)");
+    let mut captures: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .expect("captures")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "atcap"))
+        .collect();
+    captures.sort();
+    assert!(captures.len() >= 2, "a split window: {captures:?}");
+
+    let summaries: Vec<(std::path::PathBuf, Value)> = captures
+        .iter()
+        .map(|c| (c.clone(), summary_of(c)))
+        .collect();
+    // The trigger's alert, verbatim.
+    let triggers: Vec<&Value> = summaries
+        .iter()
+        .flat_map(|(_, s)| s["alerts"].as_array().expect("alerts").iter())
+        .filter(|a| a["source"] == "cli")
+        .collect();
+    assert_eq!(triggers.len(), 1, "the trigger is kept exactly once");
+    assert_eq!(triggers[0]["summary"], reason);
+    let payload: Value =
+        serde_json::from_str(triggers[0]["payload"].as_str().expect("payload")).expect("JSON");
+    assert_eq!(
+        payload,
+        serde_json::json!({"cmd": "trigger", "reason": reason, "before_s": null, "after_s": null}),
+        "the request exactly as the CLI sent it"
+    );
+    // Every rule alert kept or counted.
+    let kept: usize = summaries
+        .iter()
+        .flat_map(|(_, s)| s["alerts"].as_array().expect("alerts").iter())
+        .filter(|a| a["source"] == "rule:Storm")
+        .count();
+    let counted: u64 = summaries
+        .iter()
+        .map(|(_, s)| s["alerts_not_kept"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(counted > 0, "beyond 100 per capture, alerts are counted");
+    assert_eq!(
+        kept as u64 + counted,
+        500,
+        "{kept} kept + {counted} counted"
+    );
+
+    // The first part: opened by the first rule alert, with its pre-window, continued.
+    let (first, first_summary) = summaries
+        .iter()
+        .find(|(_, s)| s["previous_capture"].is_null())
+        .expect("the first part");
+    assert_eq!(first_summary["alerts"][0]["source"], "rule:Storm");
+    assert_eq!(first_summary["continues_in_next"], true);
+    let cmds = inspector_json(first, "commands");
+    assert!(
+        cmds.iter()
+            .any(|c| c.to_string().contains("storm-pre-window-marker")),
+        "the first alert's pre-window events are in the first capture"
+    );
+    // The next part names it.
+    let first_name = first.file_name().expect("name").to_string_lossy();
+    assert!(
+        summaries
+            .iter()
+            .any(|(_, s)| s["previous_capture"] == first_name.as_ref()),
+        "a capture continues {first_name}"
+    );
+    let text = Command::new(target_bin(INSPECTOR_BIN))
+        .arg(first)
+        .arg("summary")
+        .output()
+        .expect("summary");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("storm:      window split") && text.contains("alerts counted, not kept"),
+        "{text}"
+    );
+}
+
+/// With the default throttle (one alert per rule and container per minute), the same
+/// storm (inside the alert's window) yields one rule alert and 499 counted on it.
+#[test]
+fn rules_are_throttled_per_rule_and_container() {
+    require_root();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (daemon, target) = storm_daemon(work.path(), "60s", "600s");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(storm(&target, 0.3).wait().expect("storm").success());
+    let captures = daemon
+        .wait_for_captures(1, Duration::from_secs(20))
+        .expect("a capture");
+    daemon.stop().expect("clean stop");
+    let s = summary_of(&captures[0]);
+    let alerts = s["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1, "{s}");
+    assert_eq!(
+        s["rules_throttled"],
+        serde_json::json!([["Storm (host)", 499]]),
+        "{s}"
+    );
+}
+
+/// The built-in "written during this run, then executed" rule: a program compiled and
+/// linked on the host and run (what every build does) is not an alert; a copied binary
+/// run the same way still is.
+#[test]
+fn running_what_the_host_toolchain_built_is_not_a_dropper() {
+    require_root();
+    let work = tempfile::tempdir().expect("tempdir");
+    let daemon =
+        Daemon::start(work.path(), &["--before", "1s", "--after", "1s"], &[]).expect("daemon");
+    std::thread::sleep(Duration::from_secs(1));
+    let src = work.path().join("hello.c");
+    std::fs::write(&src, "int main(void) { return 0; }\n").expect("source");
+    let built = work.path().join("built");
+    let cc = Command::new("cc")
+        .arg("-o")
+        .arg(&built)
+        .arg(&src)
+        .status()
+        .expect("cc");
+    assert!(cc.success(), "cc builds the program");
+    let run = |exe: &Path| -> u32 {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("echo $$; exec {}", exe.display()))
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("pid")
+    };
+    let built_pid = run(&built);
+    std::thread::sleep(Duration::from_secs(3));
+    let dropped = work.path().join("dropped");
+    std::fs::copy("/bin/true", &dropped).expect("cp");
+    std::fs::set_permissions(&dropped, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dropped_pid = run(&dropped);
+    daemon
+        .wait_for_captures(1, Duration::from_secs(20))
+        .expect("the dropper seals a capture");
+    std::thread::sleep(Duration::from_secs(3));
+    let captures = daemon.captures();
+    daemon.stop().expect("clean stop");
+    let fired: Vec<u64> = captures
+        .iter()
+        .flat_map(|c| {
+            summary_of(c)["alerts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|a| a["source"] == "rule:File written during this run, then executed")
+        .filter_map(|a| {
+            let payload: Value = serde_json::from_str(a["payload"].as_str()?).ok()?;
+            payload["event"]["pid"].as_u64()
+        })
+        .collect();
+    assert!(
+        fired.contains(&u64::from(dropped_pid)),
+        "the copied binary {dropped_pid} is an alert: {fired:?}"
+    );
+    assert!(
+        !fired.contains(&u64::from(built_pid)),
+        "the program cc built ({built_pid}) is not: {fired:?}"
+    );
+}

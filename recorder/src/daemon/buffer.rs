@@ -214,6 +214,19 @@ impl RollingBuffer {
         self.current.drops.extend(drops);
     }
 
+    /// Whether the record at `ts` is safe from eviction for a while yet at `now`: it is
+    /// more than two segments inside the span, and if the buffer is near its byte cap,
+    /// the oldest segment (the next to go) ends before it. A window whose start is not
+    /// safe is sealed now (and continued in a linked capture) rather than lose its
+    /// pre-window.
+    pub fn keeps_safely(&self, ts: u64, now: u64) -> bool {
+        let margin = 2 * SEGMENT_SPAN.as_nanos() as u64;
+        let span_ok = now.saturating_add(margin) < ts.saturating_add(self.span.as_nanos() as u64);
+        let bytes_ok = self.bytes <= self.max_bytes / 10 * 9
+            || self.segments.front().is_none_or(|s| s.end_ts < ts);
+        span_ok && bytes_ok
+    }
+
     /// Drops the oldest closed segments beyond the span or the byte cap.
     fn evict(&mut self) {
         let newest = self.current.end_ts.max(self.current.start_ts);

@@ -82,7 +82,9 @@ fn handle(conn: UnixStream, requests: &SyncSender<Request>, status: &SharedStatu
                     .unwrap_or("manual trigger")
                     .to_owned();
                 let secs = |k: &str| req[k].as_f64().map(Duration::from_secs_f64);
-                let sent = requests.try_send(Request::Trigger {
+                // An operator's trigger waits for room rather than be refused: it is
+                // never dropped (the queue is drained every 50 ms).
+                let sent = requests.send(Request::Trigger {
                     source: "cli".into(),
                     summary: reason,
                     payload: line.trim_end().as_bytes().to_vec(),

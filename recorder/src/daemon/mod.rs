@@ -11,7 +11,7 @@ pub mod seal;
 pub mod windows;
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -23,7 +23,7 @@ use std::{
 };
 
 use anyhow::Result;
-use capture_format::Alert;
+use capture_format::{Alert, EventBody};
 use serde::Serialize;
 
 use crate::{clock, config::DaemonConfig, host, pipeline::Pipeline, probes::ProbeSettings};
@@ -63,6 +63,12 @@ pub struct Status {
     pub poll_errors: u64,
     pub alerts: u64,
     pub alerts_rate_limited: u64,
+    /// Rule matches held back by the per rule and container throttle (counted on the
+    /// capture that covers them).
+    pub rules_throttled: u64,
+    /// Windows sealed early (max_window, or the buffer about to evict their start) and
+    /// continued in a linked capture.
+    pub windows_split: u64,
     pub last_alert: Option<String>,
     pub open_window: Option<(u64, u64)>,
     pub captures: u64,
@@ -108,6 +114,18 @@ impl Status {
             "Alerts that found new captures rate limited.",
             "counter",
             self.alerts_rate_limited.to_string(),
+        );
+        metric(
+            "aftertrace_rules_throttled_total",
+            "Rule matches held back by the per rule and container throttle (counted on the capture).",
+            "counter",
+            self.rules_throttled.to_string(),
+        );
+        metric(
+            "aftertrace_windows_split_total",
+            "Windows sealed early and continued in a linked capture.",
+            "counter",
+            self.windows_split.to_string(),
         );
         metric(
             "aftertrace_captures_total",
@@ -234,6 +252,9 @@ pub fn run(
     let mut sealing: Option<Sealing> = None;
     let mut counts = Status::default();
     let mut lost_by_pid: Vec<(u32, u64)> = Vec::new();
+    let mut last_rule_alert: HashMap<(String, String), Instant> = HashMap::new();
+    // Capture file names by window id, so that a split window's next part names it.
+    let mut sealed_names: BTreeMap<u64, String> = BTreeMap::new();
     let mut last_lost_by_pid = Instant::now();
 
     loop {
@@ -259,6 +280,35 @@ pub fn run(
             let (from, _) = buffer.range();
             let drops = pipeline.take_drops(from);
             buffer.roll(processes, clocks, drops);
+        }
+
+        // Built-in rules are throttled per rule and container: the first match in
+        // `rule_throttle` is an alert, the rest are counted on the capture.
+        let mut rule_alerts = Vec::new();
+        let mut throttled_keys = Vec::new();
+        let now_instant = Instant::now();
+        for m in pipeline.take_rule_matches() {
+            let cgroup = match &m.event.body {
+                EventBody::Syscall(s) => s.cgroup_id,
+                EventBody::Exec(x) => x.cgroup_id,
+                EventBody::Fork(f) => f.cgroup_id,
+                _ => 0,
+            };
+            let key = (m.rule.clone(), pipeline.container_of(cgroup));
+            if last_rule_alert
+                .get(&key)
+                .is_some_and(|t: &Instant| now_instant.duration_since(*t) < cfg.rule_throttle)
+            {
+                counts.rules_throttled += 1;
+                throttled_keys.push(format!("{} ({})", key.0, key.1));
+                continue;
+            }
+            last_rule_alert.insert(key, now_instant);
+            rule_alerts.push(m);
+        }
+        // Bounded: entries older than the throttle no longer hold anything back.
+        if last_rule_alert.len() > 4096 {
+            last_rule_alert.retain(|_, t| now_instant.duration_since(*t) < cfg.rule_throttle);
         }
 
         // Alerts.
@@ -306,7 +356,7 @@ pub fn run(
         {
             take(source, summary, payload, payload_time, before, after);
         }
-        for m in pipeline.take_rule_matches() {
+        for m in rule_alerts {
             let payload = serde_json::json!({
                 "rule": m.rule,
                 "priority": m.priority,
@@ -332,6 +382,21 @@ pub fn run(
             );
         }
 
+        for key in throttled_keys {
+            planner.throttled(key);
+        }
+
+        // Storms: a window that reached max_window, or whose start the buffer is about
+        // to evict, is sealed now and continues in a new capture that names it.
+        let now_ts = clock::boot_ns();
+        if planner.needs_split(now_ts, |start| buffer.keeps_safely(start, now_ts)) {
+            planner.split(now_ts);
+            counts.windows_split += 1;
+            tracing::warn!(
+                "a capture window reached max_window or the buffer's reach: sealed, continued in a linked capture"
+            );
+        }
+
         // Windows whose end the record has reached (events are released 50 ms late).
         let now = clock::boot_ns().saturating_sub(100_000_000);
         if let Some(w) = planner.due(if stopping { u64::MAX } else { now }) {
@@ -340,6 +405,15 @@ pub fn run(
         if let Some(s) = sealing.take_if(|s| s.thread.is_finished()) {
             match s.thread.join() {
                 Ok(Ok(path)) => {
+                    if let Some(name) = path.file_name() {
+                        sealed_names.insert(s.window.id, name.to_string_lossy().into_owned());
+                        // Only the part that continues a window looks its predecessor up.
+                        if sealed_names.len() > 64 {
+                            if let Some(&oldest) = sealed_names.keys().next() {
+                                sealed_names.remove(&oldest);
+                            }
+                        }
+                    }
                     counts.captures += 1;
                     tracing::info!("sealed {}", path.display());
                     counts.last_capture = Some(path);
@@ -377,10 +451,10 @@ pub fn run(
                     let job = seal::SealJob {
                         dir: cfg.captures_dir.clone(),
                         host: host.clone(),
-                        received_realtime_ns: window
-                            .alerts
-                            .first()
-                            .map_or(0, |a| a.received_realtime_ns),
+                        received_realtime_ns: window.title_realtime_ns,
+                        previous_capture: window
+                            .previous
+                            .and_then(|id| sealed_names.get(&id).cloned()),
                         window: window.clone(),
                         selection,
                         containers: state.containers,
@@ -423,7 +497,7 @@ pub fn run(
             };
         }
 
-        if stopping && planner.open_window().is_none() && queue.is_empty() && sealing.is_none() {
+        if stopping && !planner.pending() && queue.is_empty() && sealing.is_none() {
             break;
         }
     }

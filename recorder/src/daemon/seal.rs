@@ -35,6 +35,8 @@ pub struct SealJob {
     pub users: UsersAndGroups,
     /// Realtime of the first alert's receipt, for the file name.
     pub received_realtime_ns: i64,
+    /// The file name of the capture this one continues (a split window).
+    pub previous_capture: Option<String>,
     /// Test-only: pause after each chunk, to widen the window for kill -9 tests.
     pub slow_per_chunk: Option<Duration>,
 }
@@ -64,11 +66,11 @@ fn file_name(dir: &Dir, host: &str, realtime_ns: i64, summary: &str) -> OsString
 
 pub fn seal(job: SealJob) -> Result<PathBuf> {
     let dir = Arc::new(safe_fs::captures_dir(&job.dir)?);
-    let summary = job
-        .window
-        .alerts
-        .first()
-        .map_or("alert", |a| a.summary.as_str());
+    let summary = if job.window.title.is_empty() {
+        "alert"
+    } else {
+        job.window.title.as_str()
+    };
     let name = file_name(&dir, &job.host.hostname, job.received_realtime_ns, summary);
     let path = job.dir.join(&name);
     let partial_name = safe_fs::with_suffix(&name, ".partial");
@@ -90,6 +92,27 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
             "alerts_rate_limited".into(),
             job.window.alerts_rate_limited.to_string(),
         );
+        // What a storm did to this capture, for summary and the Overview.
+        host.settings
+            .insert("window_part".into(), job.window.part.to_string());
+        if job.window.continued {
+            host.settings
+                .insert("window_continues".into(), "true".into());
+        }
+        if job.window.part > 1 {
+            host.settings.insert(
+                "previous_capture".into(),
+                job.previous_capture
+                    .clone()
+                    .unwrap_or_else(|| "(not sealed)".into()),
+            );
+        }
+        if !job.window.rules_throttled.is_empty() {
+            host.settings.insert(
+                "rules_throttled".into(),
+                serde_json::to_string(&job.window.rules_throttled)?,
+            );
+        }
         w.write_host(&host)?;
         let segments = &job.selection.segments;
         if let Some(first) = segments.first() {
