@@ -327,3 +327,40 @@ impl Summary {
         out
     }
 }
+
+#[cfg(test)]
+mod storm_tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_is_told_in_the_summary() {
+        let mut meta = capture_format::Metadata::default();
+        let mut host = capture_format::HostInfo::default();
+        for (k, v) in [
+            ("window_part", "2"),
+            ("previous_capture", "node-20261207T230000Z-storm.atcap"),
+            ("window_continues", "true"),
+            ("alerts_not_kept", "400"),
+            ("rules_throttled", r#"{"Storm (host)":499}"#),
+        ] {
+            host.settings.insert(k.into(), v.into());
+        }
+        meta.host = Some(host);
+        let mut s = Summary::default();
+        s.read_storm(&meta);
+        assert_eq!(s.rules_throttled, vec![("Storm (host)".to_owned(), 499)]);
+        let lines = s.storm_lines();
+        assert_eq!(
+            lines,
+            vec![
+                "window split: part 2 continues node-20261207T230000Z-storm.atcap".to_owned(),
+                "window split: continues in the next capture (max_window, or the buffer's reach)"
+                    .to_owned(),
+                "400 alerts counted, not kept (beyond max_alerts_per_capture)".to_owned(),
+                "rules throttled: Storm (host): 499".to_owned(),
+            ]
+        );
+        let text = s.to_string();
+        assert!(text.contains("storm:      400 alerts counted"), "{text}");
+    }
+}

@@ -247,9 +247,19 @@ fn main() -> ExitCode {
                     println!("events:   {}", s["events"]);
                     println!("dropped:  {}", s["dropped"]);
                     println!(
-                        "alerts:   {} ({} rate limited), last: {}",
-                        s["alerts"], s["alerts_rate_limited"], s["last_alert"]
+                        "alerts:   {} ({} rate limited, {} rule matches throttled, {} windows split), last: {}",
+                        s["alerts"],
+                        s["alerts_rate_limited"],
+                        s["rules_throttled"],
+                        s["windows_split"],
+                        s["last_alert"]
                     );
+                    if s["poll_errors"].as_u64().unwrap_or(0) > 0 {
+                        println!(
+                            "errors:   {} failed reads of the kernel's ring (retried)",
+                            s["poll_errors"]
+                        );
+                    }
                     println!(
                         "captures: {} sealed, {} failed, {} evicted, last: {}",
                         s["captures"],

@@ -108,6 +108,8 @@ struct Ledger {
     entries: Vec<DropEntry>,
     /// Lost records by process, as of the last `take`.
     by_pid_taken: BTreeMap<u32, u64>,
+    /// Malformed records already in an entry.
+    malformed_seen: u64,
 }
 
 impl Ledger {
@@ -132,6 +134,22 @@ impl Ledger {
         self.last = now.clone();
         self.last_ts = ts;
         self.last_poll = Instant::now();
+    }
+
+    /// Records the kernel sent that did not decode (logged where they were met) become
+    /// a `malformed` ledger entry for the interval: a counted loss like any other.
+    fn note_malformed(&mut self, total: u64) {
+        if total > self.malformed_seen {
+            self.entries.push(DropEntry {
+                cause: "malformed".to_owned(),
+                cpu: None,
+                pid: None,
+                from: self.last_ts,
+                to: self.last_ts,
+                count: total - self.malformed_seen,
+            });
+            self.malformed_seen = total;
+        }
     }
 
     fn totals(&self) -> DropCounts {
@@ -218,6 +236,7 @@ impl Pipeline {
                 last_poll: Instant::now(),
                 entries: Vec::new(),
                 by_pid_taken: BTreeMap::new(),
+                malformed_seen: 0,
             },
             clocks: vec![first_pair],
             last_pair: Instant::now(),
@@ -278,6 +297,7 @@ impl Pipeline {
         })?;
         if self.ledger.last_poll.elapsed() >= DROP_POLL_INTERVAL {
             self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+            self.ledger.note_malformed(self.totals.bad_records);
         }
         if self.last_pair.elapsed() >= CLOCK_PAIR_INTERVAL {
             self.clocks.push(clock::pair());
@@ -328,9 +348,18 @@ impl Pipeline {
         std::mem::take(&mut self.matches)
     }
 
+    /// Matches not queued since the last call (too many waiting), by rule.
+    pub fn take_rule_overflow(&mut self) -> Vec<(String, u64)> {
+        self.rules
+            .as_mut()
+            .map(|r| r.overflow.drain().collect())
+            .unwrap_or_default()
+    }
+
     /// Detaches the programs and hands `sink` every event still held back.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
         self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+        self.ledger.note_malformed(self.totals.bad_records);
         for e in self.decoder.finish() {
             self.reorder.push(e);
         }
@@ -373,11 +402,13 @@ impl Pipeline {
 
     /// Kernel loss counters so far, by cause name.
     pub fn drop_counts_named(&self) -> BTreeMap<String, u64> {
-        CAUSES
+        let mut named: BTreeMap<String, u64> = CAUSES
             .iter()
             .zip(self.ledger.totals())
             .map(|(name, n)| ((*name).to_owned(), n))
-            .collect()
+            .collect();
+        named.insert("malformed".to_owned(), self.totals.bad_records);
+        named
     }
 
     pub fn totals(&self) -> &Totals {

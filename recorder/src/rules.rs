@@ -4,7 +4,7 @@
 //! written during this run, then executed) is a field backed by the recorder's state.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     path::Path,
 };
 
@@ -54,7 +54,13 @@ pub struct RuleMatch {
 /// counts what it holds back, so nothing is dropped here unseen.
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Matches not queued because MAX_PENDING_MATCHES were waiting, by rule: counted by
+    /// the daemon like throttled ones, so a flood cannot grow the queue without bound.
+    pub overflow: HashMap<String, u64>,
 }
+
+/// Matches waiting for the daemon (it takes them every 50 ms).
+const MAX_PENDING_MATCHES: usize = 10_000;
 
 impl RuleSet {
     /// Parses rules from YAML; `origin` names the input in errors.
@@ -74,7 +80,10 @@ impl RuleSet {
                 filter,
             });
         }
-        Ok(RuleSet { rules })
+        Ok(RuleSet {
+            rules,
+            overflow: HashMap::new(),
+        })
     }
 
     /// The rules in `path`, the default set for `None`, no rules for `none`.
@@ -98,6 +107,10 @@ impl RuleSet {
     pub fn check(&mut self, e: &Event, ctx: &dyn Context, out: &mut Vec<RuleMatch>) {
         for rule in &self.rules {
             if rule.filter.matches(e, ctx) {
+                if out.len() >= MAX_PENDING_MATCHES {
+                    *self.overflow.entry(rule.name.clone()).or_default() += 1;
+                    continue;
+                }
                 out.push(RuleMatch {
                     rule: rule.name.clone(),
                     priority: rule.priority.clone(),

@@ -300,11 +300,15 @@ pub fn run(
                 .is_some_and(|t: &Instant| now_instant.duration_since(*t) < cfg.rule_throttle)
             {
                 counts.rules_throttled += 1;
-                throttled_keys.push(format!("{} ({})", key.0, key.1));
+                throttled_keys.push((format!("{} ({})", key.0, key.1), 1));
                 continue;
             }
             last_rule_alert.insert(key, now_instant);
             rule_alerts.push(m);
+        }
+        for (rule, n) in pipeline.take_rule_overflow() {
+            counts.rules_throttled += n;
+            throttled_keys.push((format!("{rule} (queue full)"), n));
         }
         // Bounded: entries older than the throttle no longer hold anything back.
         if last_rule_alert.len() > 4096 {
@@ -382,8 +386,8 @@ pub fn run(
             );
         }
 
-        for key in throttled_keys {
-            planner.throttled(key);
+        for (key, n) in throttled_keys {
+            planner.throttled(key, n);
         }
 
         // Storms: a window that reached max_window, or whose start the buffer is about

@@ -160,12 +160,12 @@ impl Planner {
     }
 
     /// Counts a rule alert held back by the throttle, on the open window (or the next).
-    pub fn throttled(&mut self, key: String) {
+    pub fn throttled(&mut self, key: String, n: u64) {
         let map = match self.open.as_mut() {
             Some(w) => &mut w.rules_throttled,
             None => &mut self.deferred_throttled,
         };
-        *map.entry(key).or_default() += 1;
+        *map.entry(key).or_default() += n;
     }
 
     /// Whether the open window must be split at `now`: it reached `max_window`, or
@@ -319,7 +319,7 @@ mod tests {
             p.alert(operator(21 * S), 2 * S, S),
             Decision::Opened { .. }
         ));
-        p.throttled("noisy (host)".into());
+        p.throttled("noisy (host)".into(), 1);
         let first = p.due(100 * S).expect("first");
         assert_eq!(first.alerts.len(), 6, "5 rule alerts and the operator's");
         assert_eq!(first.alerts_not_kept, 495);
