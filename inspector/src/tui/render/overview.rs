@@ -122,6 +122,13 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         ]));
     }
 
+    // What a storm did: split windows, alerts counted instead of kept, throttled rules.
+    let mut storm = crate::summary::Summary::default();
+    storm.read_storm(meta);
+    for line in storm.storm_lines() {
+        out.push(Line::styled(format!("  ⚠ {}", printable(&line)), YELLOW));
+    }
+
     // Counts.
     out.push(Line::raw(""));
     out.push(section("Events"));
