@@ -14,7 +14,7 @@ use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     path::PathBuf,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc::sync_channel,
         Arc, Mutex,
     },
@@ -216,6 +216,8 @@ pub fn run(
     crate::safe_fs::captures_dir(&cfg.captures_dir)?;
 
     let (tx, rx) = sync_channel::<Request>(1024);
+    // Captures in place under their final name, counted by the sealing thread itself.
+    let sealed_total = Arc::new(AtomicU64::new(0));
     let status: SharedStatus = Arc::new(Mutex::new(Status {
         buffer_bytes_max: cfg.buffer_bytes,
         ..Status::default()
@@ -418,7 +420,7 @@ pub fn run(
                             }
                         }
                     }
-                    counts.captures += 1;
+                    counts.captures = sealed_total.load(Ordering::Relaxed);
                     tracing::info!("sealed {}", path.display());
                     counts.last_capture = Some(path);
                     match seal::enforce_retention(
@@ -464,6 +466,17 @@ pub fn run(
                         containers: state.containers,
                         users: state.users.clone(),
                         slow_per_chunk: slow,
+                        published: {
+                            let (sealed_total, status) =
+                                (Arc::clone(&sealed_total), Arc::clone(&status));
+                            Box::new(move |path| {
+                                let n = sealed_total.fetch_add(1, Ordering::Relaxed) + 1;
+                                if let Ok(mut s) = status.lock() {
+                                    s.captures = n;
+                                    s.last_capture = Some(path.to_path_buf());
+                                }
+                            })
+                        },
                     };
                     let thread = std::thread::Builder::new()
                         .name("seal".into())

@@ -39,6 +39,9 @@ pub struct SealJob {
     pub previous_capture: Option<String>,
     /// Test-only: pause after each chunk, to widen the window for kill -9 tests.
     pub slow_per_chunk: Option<Duration>,
+    /// Called the moment the capture is in place under its final name, so `status`
+    /// counts it before anyone can see the file (not when the daemon's loop next looks).
+    pub published: Box<dyn FnOnce(&Path) + Send>,
 }
 
 /// `<host>-<UTC time without colons>-<slug>.atcap`, numbered on collision (with the
@@ -166,12 +169,23 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
             return Err(e).with_context(|| format!("writing {}", partial.display()));
         }
     };
-    dir.rename_noreplace(&partial_name, &name)?;
-    // The capture is in place: a manifest that cannot be written is logged, not a
-    // failed seal (a retry would seal the window twice).
-    if let Err(e) = safe_fs::write_sha256(&dir, &name, &mut file) {
-        tracing::error!("sealed {} without its manifest: {e}", path.display());
+    // The manifest goes first, so whoever sees NAME.atcap finds its NAME.atcap.sha256
+    // beside it. A manifest that cannot be written is logged, not a failed seal (a retry
+    // would seal the window twice).
+    let manifest = match safe_fs::write_sha256(&dir, &name, &mut file) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!("sealing {} without its manifest: {e}", path.display());
+            None
+        }
+    };
+    if let Err(e) = dir.rename_noreplace(&partial_name, &name) {
+        if manifest.is_some() {
+            let _ = dir.remove(&safe_fs::with_suffix(&name, ".sha256"));
+        }
+        return Err(e.into());
     }
+    (job.published)(&path);
     Ok(path)
 }
 
