@@ -52,6 +52,8 @@ pub struct DaemonConfig {
     /// Largest HTTP request body accepted.
     #[serde(deserialize_with = "size")]
     pub max_request_bytes: u64,
+    /// `[upload]`: captures to S3-compatible storage; unset for none.
+    pub upload: Option<crate::daemon::upload::UploadConfig>,
 }
 
 impl Default for DaemonConfig {
@@ -74,11 +76,12 @@ impl Default for DaemonConfig {
             payload_cap: recorder_common::FULL_PAYLOAD_DEFAULT as u64,
             rules: None,
             max_request_bytes: 1 << 20,
+            upload: None,
         }
     }
 }
 
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
@@ -89,8 +92,12 @@ mod humantime_serde_compat {
     }
 }
 
+/// The duration and size parsers, for settings tables defined elsewhere (`[upload]`).
+pub(crate) use humantime_serde_compat as duration_de;
+pub(crate) use size as size_de;
+
 /// A byte count: a number, or a string like "512M".
-fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {
