@@ -46,6 +46,20 @@ if ! command -v bpf-linker >/dev/null 2>&1 && [[ ! -x $HOME/.cargo/bin/bpf-linke
   rm -rf "$prefix"
 fi
 
+# Python tools of the upload and deployment tests: moto's S3 server (and boto3, its client)
+# on loopback, kubernetes-validate for the manifests (offline schemas).
+if ! python3 -c 'import moto.server, boto3, flask, kubernetes_validate' 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    log "installing python3-pip"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  log "installing moto[server] and kubernetes-validate from PyPI"
+  python3 -m pip install -q 'moto[server]' kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'moto[server]' kubernetes-validate
+fi
+
 # Classic tracepoints need tracefs (raw tracepoints do not); mount it so tools and
 # the recorder's diagnostics find it.
 if [[ ! -e /sys/kernel/tracing/events ]]; then
