@@ -17,6 +17,9 @@ pub struct DaemonConfig {
     pub listen: SocketAddr,
     /// Required as `Authorization: Bearer TOKEN` when set.
     pub token: Option<String>,
+    /// A file holding the token (a mounted Kubernetes Secret), read at start; replaces
+    /// `token`. A missing or empty file is an error: the listener never opens unguarded.
+    pub token_file: Option<PathBuf>,
     /// Local control socket for `trigger` and `status` (mode 0600).
     pub control_socket: PathBuf,
     /// Seconds of record kept before an alert.
@@ -62,6 +65,7 @@ impl Default for DaemonConfig {
             captures_dir: PathBuf::from("/var/lib/aftertrace/captures"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9476)),
             token: None,
+            token_file: None,
             control_socket: PathBuf::from("/run/aftertrace/recorder.sock"),
             before: Duration::from_secs(30),
             after: Duration::from_secs(10),
@@ -137,7 +141,18 @@ impl DaemonConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+        let mut cfg: DaemonConfig = toml::from_str(&text)
+            .with_context(|| format!("in the config file {}", path.display()))?;
+        if let Some(file) = &cfg.token_file {
+            let token = std::fs::read_to_string(file)
+                .with_context(|| format!("reading token_file {}", file.display()))?;
+            let token = token.trim();
+            if token.is_empty() {
+                anyhow::bail!("token_file {} is empty", file.display());
+            }
+            cfg.token = Some(token.to_owned());
+        }
+        Ok(cfg)
     }
 }
 
@@ -157,6 +172,27 @@ mod tests {
         assert_eq!(c.listen.port(), 9999);
         let err = toml::from_str::<DaemonConfig>("befor = \"5s\"\n").unwrap_err();
         assert!(err.to_string().contains("befor"), "{err}");
+    }
+
+    #[test]
+    fn token_file_replaces_token_and_must_hold_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let config = dir.path().join("daemon.toml");
+        std::fs::write(
+            &config,
+            format!("token = \"old\"\ntoken_file = \"{}\"\n", token.display()),
+        )
+        .unwrap();
+        let c = DaemonConfig::load(Some(&config)).unwrap();
+        assert_eq!(c.token.as_deref(), Some("s3cret"));
+        std::fs::write(&token, "\n").unwrap();
+        let err = DaemonConfig::load(Some(&config)).unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+        std::fs::remove_file(&token).unwrap();
+        let err = format!("{:#}", DaemonConfig::load(Some(&config)).unwrap_err());
+        assert!(err.contains("token_file"), "{err}");
     }
 
     #[test]
