@@ -133,6 +133,8 @@ fn build_image() -> String {
         .get_or_init(|| {
             let bin_dir = target_bin(RECORDER_BIN).parent().unwrap().to_owned();
             let tag = "localhost/aftertrace-deploy-test:latest";
+            // The previous build's image, so that rebuilds leave no untagged images behind.
+            let _ = podman::podman_command().args(["rmi", "-f", tag]).output();
             let out = Command::new("bash")
                 .arg(repo_root().join("deploy/container/build.sh"))
                 .arg("--bin-dir")
