@@ -335,6 +335,24 @@ fn the_daemonset_records_a_neighbour_container(variant: &str) {
         assert!(!caps.contains("CAP_SYS_ADMIN"), "{variant}: {caps}");
     }
 
+    // The probes, as kubelet would run them.
+    let ds: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(kubernetes_dir().join(variant).join("daemonset.yaml")).unwrap(),
+    )
+    .unwrap();
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let command: Vec<&str> = ds["spec"]["template"]["spec"]["containers"][0][probe]["exec"]
+            ["command"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{variant}: {probe} runs a command"))
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let mut args = vec!["exec", container.as_str()];
+        args.extend(command);
+        podman_ok(&args);
+    }
+
     let marker = format!("neighbour-of-{variant}");
     let run = podman::run_in_container(&neighbour_image, &["sh", "-c", &format!("echo {marker}")])
         .expect("the neighbour container");
