@@ -195,6 +195,41 @@ mod tests {
         assert!(err.contains("token_file"), "{err}");
     }
 
+    /// The settings shipped in deploy/ parse (the ConfigMap's is also run by tests/deploy).
+    #[test]
+    fn deploy_settings_parse() {
+        for (what, text) in [
+            (
+                "deploy/systemd/recorder.toml",
+                include_str!("../../deploy/systemd/recorder.toml").to_owned(),
+            ),
+            (
+                "deploy/container/recorder.toml",
+                include_str!("../../deploy/container/recorder.toml").to_owned(),
+            ),
+            ("deploy/kubernetes/base/configmap.yaml", {
+                let cm: serde_yaml::Value = serde_yaml::from_str(include_str!(
+                    "../../deploy/kubernetes/base/configmap.yaml"
+                ))
+                .expect("YAML");
+                cm["data"]["recorder.toml"]
+                    .as_str()
+                    .expect("recorder.toml")
+                    .to_owned()
+            }),
+        ] {
+            // The commented-out [upload] example must parse once uncommented, too.
+            let uncommented = text.replace("# [upload]", "[upload]").replace("# url", "url");
+            for t in [&text, &uncommented] {
+                if let Err(e) = toml::from_str::<DaemonConfig>(t) {
+                    panic!("{what}: {e}");
+                }
+            }
+            let c: DaemonConfig = toml::from_str(&uncommented).unwrap();
+            assert!(c.upload.is_some(), "{what}: the [upload] example");
+        }
+    }
+
     #[test]
     fn parses_sizes() {
         assert_eq!(parse_size("64K"), Ok(64 << 10));
