@@ -219,7 +219,9 @@ mod tests {
             }),
         ] {
             // The commented-out [upload] example must parse once uncommented, too.
-            let uncommented = text.replace("# [upload]", "[upload]").replace("# url", "url");
+            let uncommented = text
+                .replace("# [upload]", "[upload]")
+                .replace("# url", "url");
             for t in [&text, &uncommented] {
                 if let Err(e) = toml::from_str::<DaemonConfig>(t) {
                     panic!("{what}: {e}");

@@ -323,3 +323,63 @@ fn captures_api_lists_and_streams_captures_with_the_token() {
     }
     daemon.stop().unwrap();
 }
+
+#[test]
+fn a_client_that_stops_reading_a_download_is_dropped() {
+    require_root();
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        &["--rules", "none", "--before", "3s", "--after", "1s"],
+        &[],
+    )
+    .expect("daemon");
+    // 20 MB of incompressible writes make a capture larger than what the sockets' buffers
+    // absorb, so the download must wait on the client.
+    let dd = std::process::Command::new("dd")
+        .args(["if=/dev/urandom", "of=/dev/null", "bs=256", "count=80000"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(dd.success());
+    let (status, body) = daemon.post("/alerts", FALCO.as_bytes(), None).unwrap();
+    assert_eq!(status, 202, "{body}");
+    let capture = daemon
+        .wait_for_captures(1, Duration::from_secs(60))
+        .unwrap()[0]
+        .clone();
+    let size = std::fs::metadata(&capture).unwrap().len();
+    assert!(size > 12 << 20, "the capture is {size} bytes");
+
+    let name = capture.file_name().unwrap().to_str().unwrap();
+    let mut conn = TcpStream::connect(daemon.addr).unwrap();
+    write!(conn, "GET /captures/{name} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 1024];
+    conn.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200"));
+    // The client stops reading for longer than the stall limit...
+    std::thread::sleep(Duration::from_secs(20));
+    // ...and finds the connection cut short: what it gets is less than the file.
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let got = match conn.read_to_end(&mut rest) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => rest.len(),
+        Err(e) => panic!("the stalled download is still open: {e}"),
+    };
+    let head = first
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("the response head fits in 1 KiB")
+        + 4;
+    let body = (first.len() - head + got) as u64;
+    assert!(
+        body < size,
+        "got {body} of {size} bytes: the stalled download was not dropped"
+    );
+    // Other clients were served all along.
+    assert_eq!(get(daemon.addr, "/captures", None).0, 200);
+    daemon.stop().unwrap();
+}

@@ -11,6 +11,8 @@
 //! - at most [`MAX_HEADERS`] headers and [`MAX_HEAD_BYTES`] of request head (431 beyond);
 //! - the request head must arrive within [`HEAD_TIMEOUT`] (also the idle time a kept-alive
 //!   connection may wait for its next request), the body within [`BODY_TIMEOUT`] (408);
+//! - a client that stops reading its response (a download of a capture) is dropped once no
+//!   byte could be written for [`WRITE_STALL_TIMEOUT`];
 //! - at most [`MAX_CONNECTIONS`] connections at once; beyond, new ones are closed at once
 //!   (counted in `/metrics`), so memory stays bounded under a connection flood.
 
@@ -52,6 +54,8 @@ pub const MAX_HEAD_BYTES: usize = 16 << 10;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole body must arrive within this.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response that cannot make progress this long (the client stopped reading) is dropped.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Connections served at once; more are closed as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 512;
 
@@ -149,7 +153,7 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) {
                 .header_read_timeout(HEAD_TIMEOUT)
                 .max_headers(MAX_HEADERS)
                 .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(StallGuard::new(stream), service);
             if let Err(e) = conn.await {
                 // Head too large, too many headers, timeouts: hyper has answered (431, 408)
                 // where HTTP allows it; the rest is a client that went away.
@@ -157,6 +161,81 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) {
             }
             drop(slot);
         });
+    }
+}
+
+/// The connection's socket, failing a write that has been blocked (the client's window
+/// closed) for [`WRITE_STALL_TIMEOUT`]: hyper has no write timeout of its own, and a
+/// client reading one byte a minute must not hold a connection and a file forever.
+struct StallGuard {
+    io: TokioIo<tokio::net::TcpStream>,
+    stall: std::pin::Pin<Box<tokio::time::Sleep>>,
+    blocked: bool,
+}
+
+impl StallGuard {
+    fn new(stream: tokio::net::TcpStream) -> Self {
+        StallGuard {
+            io: TokioIo::new(stream),
+            stall: Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)),
+            blocked: false,
+        }
+    }
+}
+
+impl hyper::rt::Read for StallGuard {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for StallGuard {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::{future::Future as _, task::Poll};
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.blocked = false;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if !this.blocked {
+                    this.blocked = true;
+                    this.stall
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + WRITE_STALL_TIMEOUT);
+                }
+                match this.stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client stopped reading",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
