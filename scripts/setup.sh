@@ -9,7 +9,7 @@ need_apt=()
 for pair in podman:podman runc:runc busybox-static:/bin/busybox bash-static:/bin/bash-static \
             strace:strace bpftool:bpftool util-linux:setpriv jq:jq gcc:gcc \
             libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a tmux:tmux python3-minimal:/usr/bin/python3 \
-            sysdig:sysdig; do
+            sysdig:sysdig catatonit:/usr/bin/catatonit binutils:objcopy; do
   pkg=${pair%%:*}; probe=${pair#*:}
   if [[ $probe == /* ]]; then [[ -e $probe ]] || need_apt+=("$pkg")
   else command -v "$probe" >/dev/null 2>&1 || need_apt+=("$pkg"); fi
@@ -45,6 +45,20 @@ if ! command -v bpf-linker >/dev/null 2>&1 && [[ ! -x $HOME/.cargo/bin/bpf-linke
   LLVM_PREFIX=$prefix cargo +nightly install --locked bpf-linker --version '^0.13' \
     --no-default-features --features "llvm-$major"
   rm -rf "$prefix"
+fi
+
+# Python tools of the upload and deployment tests: moto's S3 server (and boto3, its client)
+# on loopback, kubernetes-validate for the manifests (offline schemas).
+if ! python3 -c 'import moto.server, boto3, flask, kubernetes_validate' 2>/dev/null; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    log "installing python3-pip"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  log "installing moto[server] and kubernetes-validate from PyPI"
+  python3 -m pip install -q 'moto[server]' kubernetes-validate 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'moto[server]' kubernetes-validate
 fi
 
 # Classic tracepoints need tracefs (raw tracepoints do not); mount it so tools and

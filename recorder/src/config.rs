@@ -17,6 +17,9 @@ pub struct DaemonConfig {
     pub listen: SocketAddr,
     /// Required as `Authorization: Bearer TOKEN` when set.
     pub token: Option<String>,
+    /// A file holding the token (a mounted Kubernetes Secret), read at start; replaces
+    /// `token`. A missing or empty file is an error: the listener never opens unguarded.
+    pub token_file: Option<PathBuf>,
     /// Local control socket for `trigger` and `status` (mode 0600).
     pub control_socket: PathBuf,
     /// Seconds of record kept before an alert.
@@ -57,6 +60,8 @@ pub struct DaemonConfig {
     /// Largest HTTP request body accepted.
     #[serde(deserialize_with = "size")]
     pub max_request_bytes: u64,
+    /// `[upload]`: captures to S3-compatible storage; unset for none.
+    pub upload: Option<crate::daemon::upload::UploadConfig>,
 }
 
 impl Default for DaemonConfig {
@@ -65,6 +70,7 @@ impl Default for DaemonConfig {
             captures_dir: PathBuf::from("/var/lib/aftertrace/captures"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9476)),
             token: None,
+            token_file: None,
             control_socket: PathBuf::from("/run/aftertrace/recorder.sock"),
             before: Duration::from_secs(30),
             after: Duration::from_secs(10),
@@ -80,11 +86,12 @@ impl Default for DaemonConfig {
             payload_cap: recorder_common::FULL_PAYLOAD_DEFAULT as u64,
             rules: None,
             max_request_bytes: 1 << 20,
+            upload: None,
         }
     }
 }
 
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
@@ -95,8 +102,12 @@ mod humantime_serde_compat {
     }
 }
 
+/// The duration and size parsers, for settings tables defined elsewhere (`[upload]`).
+pub(crate) use humantime_serde_compat as duration_de;
+pub(crate) use size as size_de;
+
 /// A byte count: a number, or a string like "512M".
-fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {
@@ -136,7 +147,18 @@ impl DaemonConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+        let mut cfg: DaemonConfig = toml::from_str(&text)
+            .with_context(|| format!("in the config file {}", path.display()))?;
+        if let Some(file) = &cfg.token_file {
+            let token = std::fs::read_to_string(file)
+                .with_context(|| format!("reading token_file {}", file.display()))?;
+            let token = token.trim();
+            if token.is_empty() {
+                anyhow::bail!("token_file {} is empty", file.display());
+            }
+            cfg.token = Some(token.to_owned());
+        }
+        Ok(cfg)
     }
 }
 
@@ -156,6 +178,64 @@ mod tests {
         assert_eq!(c.listen.port(), 9999);
         let err = toml::from_str::<DaemonConfig>("befor = \"5s\"\n").unwrap_err();
         assert!(err.to_string().contains("befor"), "{err}");
+    }
+
+    #[test]
+    fn token_file_replaces_token_and_must_hold_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let config = dir.path().join("daemon.toml");
+        std::fs::write(
+            &config,
+            format!("token = \"old\"\ntoken_file = \"{}\"\n", token.display()),
+        )
+        .unwrap();
+        let c = DaemonConfig::load(Some(&config)).unwrap();
+        assert_eq!(c.token.as_deref(), Some("s3cret"));
+        std::fs::write(&token, "\n").unwrap();
+        let err = DaemonConfig::load(Some(&config)).unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+        std::fs::remove_file(&token).unwrap();
+        let err = format!("{:#}", DaemonConfig::load(Some(&config)).unwrap_err());
+        assert!(err.contains("token_file"), "{err}");
+    }
+
+    /// The settings shipped in deploy/ parse (the ConfigMap's is also run by tests/deploy).
+    #[test]
+    fn deploy_settings_parse() {
+        for (what, text) in [
+            (
+                "deploy/systemd/recorder.toml",
+                include_str!("../../deploy/systemd/recorder.toml").to_owned(),
+            ),
+            (
+                "deploy/container/recorder.toml",
+                include_str!("../../deploy/container/recorder.toml").to_owned(),
+            ),
+            ("deploy/kubernetes/base/configmap.yaml", {
+                let cm: serde_yaml::Value = serde_yaml::from_str(include_str!(
+                    "../../deploy/kubernetes/base/configmap.yaml"
+                ))
+                .expect("YAML");
+                cm["data"]["recorder.toml"]
+                    .as_str()
+                    .expect("recorder.toml")
+                    .to_owned()
+            }),
+        ] {
+            // The commented-out [upload] example must parse once uncommented, too.
+            let uncommented = text
+                .replace("# [upload]", "[upload]")
+                .replace("# url", "url");
+            for t in [&text, &uncommented] {
+                if let Err(e) = toml::from_str::<DaemonConfig>(t) {
+                    panic!("{what}: {e}");
+                }
+            }
+            let c: DaemonConfig = toml::from_str(&uncommented).unwrap();
+            assert!(c.upload.is_some(), "{what}: the [upload] example");
+        }
     }
 
     #[test]

@@ -267,6 +267,18 @@ fn main() -> ExitCode {
                         s["captures_evicted"],
                         s["last_capture"]
                     );
+                    let u = &s["upload"];
+                    if u.is_object() {
+                        println!(
+                            "upload:   to {}, {} queued, {} uploaded, {} failed attempts, {} lost, last error: {}",
+                            u["destination"],
+                            u["queued"],
+                            u["uploaded"],
+                            u["failures"],
+                            u["lost"],
+                            u["last_error"]
+                        );
+                    }
                 }
                 ExitCode::from(exit::SUCCESS)
             }

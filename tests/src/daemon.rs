@@ -18,6 +18,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     pub socket: PathBuf,
     pub captures: PathBuf,
+    /// The last lines of its log, for the message when it fails.
+    log_tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 /// A free loopback port (bound then released: good enough on a test machine).
@@ -56,13 +58,27 @@ impl Daemon {
                 break;
             }
         }
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining its log so it never blocks on a full pipe; the tail is kept.
+        let log_tail = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<
+            String,
+        >::new()));
+        let tail = std::sync::Arc::clone(&log_tail);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut t) = tail.lock() {
+                    if t.len() == 30 {
+                        t.pop_front();
+                    }
+                    t.push_back(line);
+                }
+            }
+        });
         Ok(Daemon {
             child: Some(child),
             addr,
             socket,
             captures,
+            log_tail,
         })
     }
 
@@ -144,7 +160,12 @@ impl Daemon {
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let status = child.wait()?;
         if !status.success() {
-            bail!("the daemon exited with {status}");
+            let tail = self
+                .log_tail
+                .lock()
+                .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+                .unwrap_or_default();
+            bail!("the daemon exited with {status}; its log ends:\n{tail}");
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod control;
 pub mod http;
 pub mod seal;
+pub mod upload;
 pub mod windows;
 
 use std::{
@@ -75,6 +76,12 @@ pub struct Status {
     pub captures_failed: u64,
     pub last_capture: Option<PathBuf>,
     pub captures_evicted: u64,
+    /// Set when `[upload]` is configured.
+    pub upload: Option<upload::UploadStats>,
+    pub http_connections_refused: u64,
+    pub http_requests_refused: u64,
+    /// User plus system CPU time of the daemon, all threads.
+    pub cpu_seconds: f64,
 }
 
 impl Status {
@@ -145,6 +152,74 @@ impl Status {
             "counter",
             self.poll_errors.to_string(),
         );
+        metric(
+            "aftertrace_buffer_bytes_max",
+            "Cap on the rolling buffer's compressed bytes (fill = bytes / max).",
+            "gauge",
+            self.buffer_bytes_max.to_string(),
+        );
+        metric(
+            "aftertrace_buffer_segments_evicted_total",
+            "Rolling-buffer segments evicted (oldest first).",
+            "counter",
+            self.buffer_segments_evicted.to_string(),
+        );
+        metric(
+            "aftertrace_captures_evicted_total",
+            "Captures removed by the retention rules.",
+            "counter",
+            self.captures_evicted.to_string(),
+        );
+        metric(
+            "aftertrace_http_connections_refused_total",
+            "HTTP connections closed at once because the connection limit was reached.",
+            "counter",
+            self.http_connections_refused.to_string(),
+        );
+        metric(
+            "aftertrace_http_requests_refused_total",
+            "HTTP requests answered with a 4xx or 5xx.",
+            "counter",
+            self.http_requests_refused.to_string(),
+        );
+        metric(
+            "aftertrace_cpu_seconds_total",
+            "CPU time (user + system) of the recorder, all threads.",
+            "counter",
+            format!("{:.3}", self.cpu_seconds),
+        );
+        if let Some(u) = &self.upload {
+            metric(
+                "aftertrace_upload_queue_length",
+                "Captures awaiting upload.",
+                "gauge",
+                u.queued.to_string(),
+            );
+            metric(
+                "aftertrace_captures_uploaded_total",
+                "Captures uploaded with their manifest.",
+                "counter",
+                u.uploaded.to_string(),
+            );
+            metric(
+                "aftertrace_upload_bytes_total",
+                "Bytes uploaded (captures and manifests).",
+                "counter",
+                u.uploaded_bytes.to_string(),
+            );
+            metric(
+                "aftertrace_upload_failures_total",
+                "Failed upload attempts (each is retried with backoff).",
+                "counter",
+                u.failures.to_string(),
+            );
+            metric(
+                "aftertrace_upload_lost_total",
+                "Captures removed by retention before they were uploaded.",
+                "counter",
+                u.lost.to_string(),
+            );
+        }
         out.push_str("# HELP aftertrace_dropped_total Records lost, by cause (kernel: ring_full, unreadable, scratch_full, regs_unreadable, data_lost; recorder: too_large, encode_failed).\n# TYPE aftertrace_dropped_total counter\n");
         for (cause, n) in &self.dropped {
             out.push_str(&format!(
@@ -222,13 +297,22 @@ pub fn run(
         buffer_bytes_max: cfg.buffer_bytes,
         ..Status::default()
     }));
+    let http_counters = Arc::new(http::HttpCounters::default());
     http::serve(
-        cfg.listen,
-        cfg.token.clone(),
-        cfg.max_request_bytes,
+        http::HttpSettings {
+            addr: cfg.listen,
+            token: cfg.token.clone(),
+            max_body: cfg.max_request_bytes,
+            captures_dir: cfg.captures_dir.clone(),
+        },
         tx.clone(),
         Arc::clone(&status),
+        Arc::clone(&http_counters),
     )?;
+    let uploader = match &cfg.upload {
+        Some(u) => Some(upload::Uploader::start(u, &cfg.captures_dir)?),
+        None => None,
+    };
     control::serve(&cfg.control_socket, tx, Arc::clone(&status))?;
     tracing::info!(
         "recording; alerts on http://{}/alerts, control socket {}, captures in {}",
@@ -422,6 +506,9 @@ pub fn run(
                     }
                     counts.captures = sealed_total.load(Ordering::Relaxed);
                     tracing::info!("sealed {}", path.display());
+                    if let Some(u) = &uploader {
+                        u.enqueue(path.clone());
+                    }
                     counts.last_capture = Some(path);
                     match seal::enforce_retention(
                         &cfg.captures_dir,
@@ -510,6 +597,10 @@ pub fn run(
                 },
                 lost_by_pid: lost_by_pid.clone(),
                 open_window: planner.open_window().map(|w| (w.start, w.end)),
+                upload: uploader.as_ref().map(upload::Uploader::stats),
+                http_connections_refused: http_counters.connections_refused.load(Ordering::Relaxed),
+                http_requests_refused: http_counters.requests_refused.load(Ordering::Relaxed),
+                cpu_seconds: cpu_seconds(),
                 ..counts.clone()
             };
         }
@@ -524,4 +615,15 @@ pub fn run(
     })?;
     let _ = std::fs::remove_file(&cfg.control_socket);
     Ok(())
+}
+
+/// This process's user plus system CPU time, from getrusage.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
 }
