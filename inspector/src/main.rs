@@ -10,8 +10,9 @@ use aftertrace_filter::{fields_help, Filter};
 use aftertrace_inspector::{
     meta::Lookups,
     open::{open, OpenError},
+    output::reconstruct as render,
     query::{self, Query},
-    reconstruct::{reconstruct, render, Reconstruction},
+    reconstruct::{reconstruct, Reconstruction},
     select::{parse_duration, window_start, TimeArgs, TimeSpec},
     style::Style,
     summary::Summary,

@@ -9,7 +9,6 @@
 //! - [`content`]: sparse content at offsets with named holes ([`Gap`]s): never glued.
 //! - [`classify`]: interpreters and their program source, persistence paths, paths.
 //! - [`lines`]: typed lines from terminal input, with line editing applied.
-//! - [`render`]: the text, JSON and Markdown views.
 //!
 //! Every artifact has an id that stays the same whatever the query selects: `fN` a file
 //! written during the capture (one generation: a truncation starts a new one), `rN` what
@@ -20,7 +19,6 @@ pub mod classify;
 pub mod content;
 pub mod engine;
 pub mod lines;
-pub mod render;
 pub mod transcript;
 
 use std::collections::{BTreeMap, HashMap};

@@ -6,11 +6,11 @@ use std::io::{self, Write};
 
 use capture_format::CaptureReader;
 
-use super::{Artifact, Connection, Gap, Reconstruction, Session};
 use crate::meta::Lookups;
 use crate::procs::ProcId;
 use crate::style::{pad, printable, Style};
 use crate::views::{tree_line, tree_order};
+use aftertrace_analysis::reconstruct::{Artifact, Connection, Gap, Reconstruction, Session};
 
 fn json_line(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
@@ -37,7 +37,7 @@ pub fn gaps_text(gaps: &[Gap]) -> String {
     gaps.iter()
         .map(|g| match (g.offset, g.len) {
             (Some(o), Some(l)) => format!("{o}..{} ({l} B, {})", o + l, g.cause.as_str()),
-            (Some(0), None) if g.cause == super::Cause::Missing => {
+            (Some(0), None) if g.cause == aftertrace_analysis::reconstruct::Cause::Missing => {
                 "before 0: earlier content of unknown length (missing)".into()
             }
             (Some(o), None) => format!("from {o} on, length unknown ({})", g.cause.as_str()),
@@ -292,10 +292,10 @@ fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<(
         };
         let mut marks = Vec::new();
         match l.end {
-            super::LineEnd::Interrupt => marks.push("^C"),
-            super::LineEnd::Eof => marks.push("^D"),
-            super::LineEnd::None => marks.push("no Enter"),
-            super::LineEnd::Enter => {}
+            aftertrace_analysis::reconstruct::lines::LineEnd::Interrupt => marks.push("^C"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::Eof => marks.push("^D"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::None => marks.push("no Enter"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::Enter => {}
         }
         if l.approximate {
             marks.push("edited with cursor keys or completion: approximate");

@@ -1,0 +1,3 @@
+//! What the CLI writes: text, JSON and Markdown renderings of the analysis.
+
+pub mod reconstruct;
