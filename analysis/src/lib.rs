@@ -7,6 +7,8 @@
 //! - [`context`]: the filter language's `Context` over that tree and the metadata.
 //! - [`scan`]: one parallel, index-guided pass over a capture's chunks.
 //! - [`select`]: what a query selects (time range, what the index rules out).
+//! - [`session`]: a front end's capture and full analysis, loaded on a background thread
+//!   that reports its stages and progress as events.
 //! - [`reconstruct`]: scripts and files rebuilt byte for byte, terminal sessions and
 //!   connections, from an fd-tracking replay of the capture.
 
@@ -19,6 +21,7 @@ pub mod procs;
 pub mod reconstruct;
 pub mod scan;
 pub mod select;
+pub mod session;
 pub mod style;
 pub mod summary;
 pub mod syscall_sig;

@@ -22,12 +22,12 @@ use crate::select::{TimeRange, TimeSpec};
 use crate::style::{printable, shell_words, Style};
 use crate::views::tree_order;
 
-use super::data::{spawn_loader, Analysis, Capture};
 use super::layout;
 use super::rows::{
     row_text, spawn_filter, spawn_search, FilterBatch, Generation, GroupCache, RowSet, RowText,
 };
 use crate::reconstruct::Reconstruction;
+use aftertrace_analysis::session::{spawn_loader, Analysis, Capture, LoadEvent};
 
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +183,19 @@ pub enum Action {
         gen: u64,
         pos: Option<u64>,
     },
+}
+
+/// The loader's stages arrive on the UI's own channel, as actions.
+impl From<LoadEvent> for Action {
+    fn from(e: LoadEvent) -> Action {
+        match e {
+            LoadEvent::Opened(c) => Action::Opened(c),
+            LoadEvent::OpenFailed(e) => Action::OpenFailed(e),
+            LoadEvent::Progress { done, total } => Action::Progress { done, total },
+            LoadEvent::Analyzed(a) => Action::Analyzed(a),
+            LoadEvent::Reconstructed(r) => Action::Reconstructed(r),
+        }
+    }
 }
 
 impl std::fmt::Debug for Action {

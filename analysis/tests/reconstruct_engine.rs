@@ -3,9 +3,9 @@
 //! they leave, close-on-exec, pipes read one byte at a time by an interpreter, scripts an
 //! interpreter read, connections, terminals.
 
-use aftertrace_inspector::meta::Lookups;
-use aftertrace_inspector::reconstruct::engine::{Direction, Engine, ReadSource};
-use aftertrace_inspector::reconstruct::{Cause, Gap};
+use aftertrace_analysis::meta::Lookups;
+use aftertrace_analysis::reconstruct::engine::{Direction, Engine, ReadSource};
+use aftertrace_analysis::reconstruct::{Cause, Gap};
 use capture_format::{
     syscall_number, Abi, Buffer, BufferCut, Completion, Event, EventBody, ExecEvent, ExitEvent,
     ForkEvent, Metadata, Param, ParamValue, SockAddr, SyscallEvent,
@@ -178,7 +178,7 @@ impl Seq {
     }
 }
 
-fn export(c: &aftertrace_inspector::reconstruct::Content) -> (Vec<u8>, Vec<Gap>) {
+fn export(c: &aftertrace_analysis::reconstruct::Content) -> (Vec<u8>, Vec<Gap>) {
     c.export()
 }
 
