@@ -41,7 +41,10 @@ mod reader;
 pub mod syscall_defs;
 mod syscalls;
 mod syscalls_table;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod verify;
+pub mod vocab;
 mod wire;
 mod writer;
 

@@ -56,11 +56,9 @@ const fn msg(slot: u8) -> ParamSpec {
 
 /// Executables whose processes get their reads kept in full (up to MAX_ITEM per syscall):
 /// shells and script interpreters, by the key `interpreter_key` computes (basename up to
-/// the first digit or dot, so `python3.11` is `python`).
-pub const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "fish", "csh", "tcsh", "python",
-    "perl", "ruby", "node", "nodejs", "php", "lua", "luajit", "tclsh", "pwsh",
-];
+/// the first digit or dot, so `python3.11` is `python`). The inspector's reconstruction
+/// uses the same list.
+pub use capture_format::vocab::INTERPRETERS;
 
 /// The kernel's form of what capture-format's syscall table says to copy.
 fn param(c: Capture) -> ParamSpec {
