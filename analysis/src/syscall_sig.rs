@@ -10,6 +10,15 @@ pub fn signature(name: &str) -> Option<&'static [(&'static str, ArgType)]> {
     capture_format::syscall_def(name).and_then(|d| d.args)
 }
 
+/// Argument names and types of syscall `nr` of `abi`, if known: [`signature`] by number,
+/// a table look-up rather than a search by name (the events view asks once per event).
+pub fn signature_of(
+    abi: capture_format::Abi,
+    nr: u32,
+) -> Option<&'static [(&'static str, ArgType)]> {
+    capture_format::syscall_def_of(abi, nr).and_then(|d| d.args)
+}
+
 /// `O_*` flags of open/openat, as `O_WRONLY|O_CREAT|O_TRUNC`.
 pub fn open_flags(v: u64) -> String {
     const FLAGS: &[(u64, &str)] = &[
