@@ -6,7 +6,9 @@
 //!   tombstones; queried by pid and time.
 //! - [`context`]: the filter language's `Context` over that tree and the metadata.
 //! - [`scan`]: one parallel, index-guided pass over a capture's chunks.
-//! - [`select`]: what a query selects (time range, what the index rules out).
+//! - [`select`]: time ranges from the command line, what the index rules out.
+//! - [`selection`]: one selection (filter + time range) and the rows it picks, for every
+//!   front end.
 //! - [`session`]: a front end's capture and full analysis, loaded on a background thread
 //!   that reports its stages and progress as events.
 //! - [`reconstruct`]: scripts and files rebuilt byte for byte, terminal sessions and
@@ -21,6 +23,7 @@ pub mod procs;
 pub mod reconstruct;
 pub mod scan;
 pub mod select;
+pub mod selection;
 pub mod session;
 pub mod style;
 pub mod summary;

@@ -4,8 +4,8 @@
 //! in its `term` module).
 
 pub use aftertrace_analysis::{
-    commands, context, events, meta, open, procs, reconstruct, scan, select, style, summary,
-    syscall_sig, timefmt, views,
+    commands, context, events, meta, open, procs, reconstruct, scan, select, selection, session,
+    style, summary, syscall_sig, timefmt, views,
 };
 
 pub mod output;

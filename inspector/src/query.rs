@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use aftertrace_filter::Filter;
-use capture_format::{
-    Abi, BootNs, CaptureReader, Completion, Event, EventBody, Records, SyscallEvent,
-};
+use capture_format::{CaptureReader, Event, EventBody, Records};
 
 use crate::commands::Command;
 use crate::context::CaptureContext;
@@ -16,7 +14,9 @@ use crate::events::EventRow;
 use crate::meta::Lookups;
 use crate::procs::{ProcId, ProcessTree};
 use crate::scan::{self, Plan, TreeNeed};
-use crate::select::{required_pids, TimeRange};
+use crate::select::TimeRange;
+pub use crate::selection::state_probe;
+use crate::selection::Selection;
 use crate::style::Style;
 use crate::views::{procs_header, procs_line, procs_order, tree_line, tree_order, ProcRow};
 
@@ -30,25 +30,28 @@ pub struct Query {
 }
 
 impl Query {
+    /// The query's filter and range, as every front end selects.
+    pub fn selection(&self) -> Selection<'_> {
+        Selection {
+            filter: self.filter.as_ref(),
+            range: self.range,
+        }
+    }
+
     fn matches(&self, e: &Event, ctx: &CaptureContext<'_>) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches(e, ctx))
+        self.selection().matches(e, ctx)
     }
 
     fn pids(&self) -> Option<Vec<u32>> {
-        self.filter.as_ref().and_then(|f| required_pids(f.expr()))
+        self.selection().pids()
     }
 
-    /// The records a pass must decode for this query's rows: the filter's `evt.type`
-    /// tests may rule most syscalls out.
     fn records(&self) -> Records {
-        self.filter
-            .as_ref()
-            .and_then(Filter::syscalls_that_can_match)
-            .map_or(Records::All, Records::Syscalls)
+        self.selection().records()
     }
 
     fn selects(&self) -> bool {
-        self.filter.is_some() || !self.range.is_all()
+        self.selection().selects()
     }
 }
 
@@ -201,54 +204,10 @@ pub fn selected_processes(
         },
         on_error,
     );
-    let mut selected = vec![false; tree.processes().len()];
-    let ctx = CaptureContext::new(&tree, lookups);
-    for (id, p) in tree.processes().iter().enumerate() {
-        if !p.alive_during(q.range.since, q.range.until) {
-            continue;
-        }
-        selected[id] = match &q.filter {
-            None => true,
-            Some(f) => {
-                hits.contains(&id)
-                    || (0..p.phases.len()).any(|i| {
-                        p.probe_time(i, q.range.since, q.range.until)
-                            .is_some_and(|t| f.matches(&state_probe(p.pid, t), &ctx))
-                    })
-            }
-        };
-    }
-    // A hit outside the "alive" rule (e.g. a record after a missed exit) still counts.
-    for id in hits {
-        if let Some(s) = selected.get_mut(id) {
-            *s = true;
-        }
-    }
+    let selected = q
+        .selection()
+        .processes(&tree, lookups, |id| hits.contains(&id));
     (tree, selected)
-}
-
-/// The record a process's state is tested as, for `procs` and `tree` filters: a record of
-/// process `pid` at `ts` that is no syscall of any name (so `evt.type`, `evt.res` and the
-/// `fd.*` fields are missing), whose `proc.*`, `user.*` and `container.*` fields come from
-/// the reconstruction. So `proc.name = sshd` selects an sshd that made no syscall in the
-/// window, and `evt.type = exec` only processes that really exec'd.
-pub fn state_probe(pid: u32, ts: BootNs) -> Event {
-    Event {
-        ts,
-        cpu: u32::MAX,
-        pid,
-        tid: pid,
-        body: EventBody::Syscall(SyscallEvent {
-            nr: u32::MAX,
-            abi: Abi::X86_64,
-            completion: Completion::EnterOnly,
-            args: [0; 6],
-            ret: None,
-            duration_ns: None,
-            cgroup_id: 0,
-            params: Vec::new(),
-        }),
-    }
 }
 
 /// `procs`: the selected processes in start order.
