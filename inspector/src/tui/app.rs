@@ -183,6 +183,52 @@ pub enum Action {
         gen: u64,
         pos: Option<u64>,
     },
+    /// An [`Effect`] was carried out: what to tell the user.
+    Done(String),
+}
+
+/// I/O that `update` asks for and the terminal loop carries out, so that `update` stays
+/// pure (and testable with no file system effects).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Write `bytes` to a new file at `path` (never over an existing one).
+    Export {
+        path: PathBuf,
+        bytes: Arc<Vec<u8>>,
+        /// The start of the artifact's sha256, for the message.
+        sha256: String,
+        /// Whether gaps were zero-filled.
+        gaps: bool,
+    },
+}
+
+impl Effect {
+    /// Carries the effect out; the action reports how it went.
+    pub fn perform(self) -> Action {
+        match self {
+            Effect::Export {
+                path,
+                bytes,
+                sha256,
+                gaps,
+            } => {
+                let name = path.display();
+                let result = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes));
+                Action::Done(match result {
+                    Ok(()) => format!(
+                        "wrote {} bytes to {name} (sha256 {sha256}{})",
+                        bytes.len(),
+                        if gaps { "; gaps zero-filled" } else { "" }
+                    ),
+                    Err(e) => format!("cannot write {name}: {e}"),
+                })
+            }
+        }
+    }
 }
 
 /// The loader's stages arrive on the UI's own channel, as actions.
@@ -355,6 +401,8 @@ pub struct App {
     pub help_top: usize,
     /// A one-line note for the status bar (what just happened).
     pub message: Option<String>,
+    /// I/O asked for by `update`, not yet carried out ([`App::take_effects`]).
+    effects: Vec<Effect>,
     pub width: u16,
     pub height: u16,
     pub quit: bool,
@@ -421,6 +469,7 @@ impl App {
             help: false,
             help_top: 0,
             message: None,
+            effects: Vec::new(),
             width: 80,
             height: 24,
             quit: false,
@@ -603,6 +652,7 @@ impl App {
                 self.content_top = (self.content_top as isize).saturating_add(d).max(0) as usize;
             }
             Action::Export => self.export(),
+            Action::Done(message) => self.message = Some(message),
             Action::JumpContent { forward } => self.jump_content(forward),
             Action::Left
             | Action::Right
@@ -1278,8 +1328,9 @@ impl App {
         self.message = Some("every view narrowed to 5 s around the alert (T clears)".into());
     }
 
-    /// Writes the selected artifact's bytes (gaps zero-filled, as `cat` exports them) to
-    /// `CAPTURE-ID.bin` in the current directory, never over an existing file.
+    /// Asks the terminal loop to write the selected artifact's bytes (gaps zero-filled, as
+    /// `cat` exports them) to `CAPTURE-ID.bin` in the current directory, never over an
+    /// existing file: an [`Effect`], so `update` itself does no I/O.
     fn export(&mut self) {
         if self.view != View::Scripts {
             return;
@@ -1290,25 +1341,19 @@ impl App {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "capture".into());
-        let name = format!("{stem}-{}.bin", a.id);
-        let result = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&name)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &a.bytes));
-        self.message = Some(match result {
-            Ok(()) => format!(
-                "wrote {} bytes to {name} (sha256 {}{})",
-                a.bytes.len(),
-                &a.sha256[..a.sha256.len().min(16)],
-                if a.gaps.is_empty() {
-                    ""
-                } else {
-                    "; gaps zero-filled"
-                }
-            ),
-            Err(e) => format!("cannot write {name}: {e}"),
-        });
+        let effect = Effect::Export {
+            path: PathBuf::from(format!("{stem}-{}.bin", a.id)),
+            bytes: Arc::clone(&a.bytes),
+            sha256: a.sha256[..a.sha256.len().min(16)].to_owned(),
+            gaps: !a.gaps.is_empty(),
+        };
+        self.effects.push(effect);
+    }
+
+    /// The effects `update` asked for since the last call, for the terminal loop to carry
+    /// out ([`Effect::perform`]) and report back as actions.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 
     // ------------------------------------------------------------------ prompts

@@ -27,8 +27,8 @@ use ratatui::Terminal;
 
 pub use aftertrace_analysis::session::{Analysis, Capture, Counts};
 pub use app::{
-    Action, App, ContainerRow, EventDetail, EventsState, Follow, ListState, Prompt, PromptKind,
-    TreeRow, View,
+    Action, App, ContainerRow, Effect, EventDetail, EventsState, Follow, ListState, Prompt,
+    PromptKind, TreeRow, View,
 };
 pub use keys::{map_key, KEYS};
 pub use render::draw;
