@@ -12,6 +12,7 @@ use crate::commands::Command;
 use crate::context::CaptureContext;
 use crate::events::EventRow;
 use crate::meta::Lookups;
+use crate::output::{emit, json_line, Format};
 use crate::procs::{ProcId, ProcessTree};
 use crate::scan::{self, Plan, TreeNeed};
 use crate::select::TimeRange;
@@ -19,6 +20,7 @@ pub use crate::selection::state_probe;
 use crate::selection::Selection;
 use crate::style::Style;
 use crate::views::{procs_header, procs_line, procs_order, tree_line, tree_order, ProcRow};
+use serde::Serialize;
 
 /// What to show and how.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +40,11 @@ impl Query {
         }
     }
 
+    /// `--json`, else text in the query's style.
+    pub fn format(&self) -> Format {
+        Format::of(self.json, self.style)
+    }
+
     fn matches(&self, e: &Event, ctx: &CaptureContext<'_>) -> bool {
         self.selection().matches(e, ctx)
     }
@@ -55,16 +62,19 @@ impl Query {
     }
 }
 
-/// Writes one JSON object and a newline.
-fn json_line(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
-    // Serializing these plain structs into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, value);
-    buf.push(b'\n');
-}
-
-fn text_line(buf: &mut Vec<u8>, line: &str) {
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
+/// One row into a pass's buffer, in the query's format (writing to a Vec cannot fail,
+/// and these plain structs always serialize).
+fn put(
+    buf: &mut Vec<u8>,
+    format: Format,
+    row: &impl Serialize,
+    text: impl FnOnce(Style) -> String,
+) {
+    let _ = emit(buf, format, row, |b, style| {
+        b.extend_from_slice(text(style).as_bytes());
+        b.push(b'\n');
+        Ok(())
+    });
 }
 
 /// `events`: every event in the range that the filter selects, in time order.
@@ -97,11 +107,7 @@ pub fn events(
                     continue;
                 }
                 let row = EventRow::new(e, &ctx);
-                if q.json {
-                    json_line(&mut buf, &row);
-                } else {
-                    text_line(&mut buf, &row.text_line(q.style));
-                }
+                put(&mut buf, q.format(), &row, |style| row.text_line(style));
             }
             buf
         },
@@ -151,11 +157,7 @@ pub fn commands(
                     continue;
                 }
                 let c = Command::new(e, x, lookups);
-                if q.json {
-                    json_line(&mut buf, &c);
-                } else {
-                    text_line(&mut buf, &c.text_line(q.style));
-                }
+                put(&mut buf, q.format(), &c, |style| c.text_line(style));
             }
             buf
         },
@@ -225,9 +227,7 @@ pub fn procs(
     for id in procs_order(&tree, &selected) {
         let p = &tree.processes()[id];
         if q.json {
-            let mut buf = Vec::new();
-            json_line(&mut buf, &ProcRow::new(&tree, p, lookups));
-            out.write_all(&buf)?;
+            json_line(out, &ProcRow::new(&tree, p, lookups))?;
         } else {
             writeln!(out, "{}", procs_line(p, lookups, q.style))?;
         }
@@ -252,9 +252,7 @@ pub fn tree(
             let mut row = ProcRow::new(&tree, &tree.processes()[node.id], lookups);
             row.depth = Some(node.depth);
             row.matched = Some(selected[node.id]);
-            let mut buf = Vec::new();
-            json_line(&mut buf, &row);
-            out.write_all(&buf)?;
+            json_line(out, &row)?;
         } else {
             writeln!(
                 out,

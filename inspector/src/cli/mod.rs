@@ -332,8 +332,8 @@ pub fn run() -> ExitCode {
 
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let result = match &command {
-        Cmd::Summary => summary::print(&mut out, &reader, q.json),
-        Cmd::Verify => verify::print(&mut out, &reader, q.json),
+        Cmd::Summary => summary::print(&mut out, &reader, q.format()),
+        Cmd::Verify => verify::print(&mut out, &reader, q.format()),
         Cmd::Events => query::events(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Commands => query::commands(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Procs => query::procs(&reader, &lookups, &q, &mut out, report).map(|()| 0),
@@ -346,7 +346,7 @@ pub fn run() -> ExitCode {
                 Cmd::Sessions => render::sessions,
                 _ => render::net,
             };
-            view(&r, q.json, q.style, &mut out).map(|()| 0)
+            view(&r, q.format(), &mut out).map(|()| 0)
         }
         Cmd::Cat { target } => {
             let r = reconstruct(&reader, &lookups, None, q.range, report);
@@ -416,9 +416,4 @@ fn warn_if_outside(
         clock.rfc3339(first),
         clock.rfc3339(last)
     );
-}
-
-pub(crate) fn json_line(out: &mut impl Write, value: &impl serde::Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
 }

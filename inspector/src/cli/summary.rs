@@ -5,11 +5,13 @@ use std::io::{self, Write};
 use aftertrace_inspector::summary::Summary;
 use capture_format::CaptureReader;
 
-use super::{exit, json_line};
+use aftertrace_inspector::output::{json_line, Format};
 
-pub fn print(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {
+use super::exit;
+
+pub fn print(out: &mut impl Write, reader: &CaptureReader, format: Format) -> io::Result<u8> {
     let summary = Summary::compute(reader);
-    if json {
+    if format.is_json() {
         json_line(out, &summary)?;
     } else {
         write!(out, "{summary}")?;

@@ -4,12 +4,14 @@ use std::io::{self, Write};
 
 use capture_format::CaptureReader;
 
-use super::{exit, json_line};
+use aftertrace_inspector::output::{json_line, Format};
 
-pub fn print(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {
+use super::exit;
+
+pub fn print(out: &mut impl Write, reader: &CaptureReader, format: Format) -> io::Result<u8> {
     let report = reader.verify();
     let intact = report.is_intact();
-    if json {
+    if format.is_json() {
         let value = serde_json::json!({
             "intact": intact,
             "events": report.events,
