@@ -13,9 +13,9 @@ use crate::context::{
     Argv, ContainerLookup, ContainerView, Context, FdView, ProcessView, SocketRole,
 };
 use crate::fields::{Field, MAX_ANCESTORS};
-use capture_format::syscall_defs::Ret;
+use capture_format::syscall_defs::{Kernel, Ret};
 use capture_format::{
-    syscall_def_of, syscall_name, syscall_number, Abi, Event, EventBody, ExecEvent, FdKind,
+    syscall_def_of, syscall_name, syscall_number, Abi, Class, Event, EventBody, ExecEvent, FdKind,
     ParamValue, SockAddr, SyscallEvent, SyscallSet,
 };
 use memchr::memmem::Finder;
@@ -482,10 +482,10 @@ fn extract<'a>(
             let s = syscall(ev)?;
             // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
             const WRITING: u64 = 0o1 | 0o2 | 0o100 | 0o1000;
-            let flags = match capture_format::syscall_name(s.abi, s.nr)? {
-                "open" => s.args[1],
-                "openat" => s.args[2],
-                "creat" => return Some(Val::Bool(true)),
+            // Where the open's flags are, or that it always writes: the syscall table.
+            let flags = match syscall_def_of(s.abi, s.nr)?.kernel {
+                Kernel::OpenFlagsArg(i) => s.args[usize::from(i)],
+                Kernel::OpenForWrite => return Some(Val::Bool(true)),
                 _ => return None,
             };
             Val::Bool(flags & WRITING != 0)
@@ -831,11 +831,9 @@ const O_DIRECTORY: u64 = 0o200000;
 
 fn fd_type(ev: &Event, ctx: &dyn Context) -> Option<&'static str> {
     let sc = syscall(ev)?;
-    let name = syscall_name(sc.abi, sc.nr).unwrap_or("");
-    if matches!(name, "open" | "openat" | "openat2" | "creat") {
-        let flags = match name {
-            "open" => sc.args[1],
-            "openat" => sc.args[2],
+    if let Some(def) = syscall_def_of(sc.abi, sc.nr).filter(|d| d.class == Class::Open) {
+        let flags = match def.kernel {
+            Kernel::OpenFlagsArg(i) => sc.args[usize::from(i)],
             _ => 0,
         };
         return Some(if flags & O_DIRECTORY != 0 {
@@ -863,7 +861,7 @@ fn fd_type(ev: &Event, ctx: &dyn Context) -> Option<&'static str> {
     if kind.is_some() {
         return Some("socket");
     }
-    if name == "socket" {
+    if syscall_name(sc.abi, sc.nr) == Some("socket") {
         // The domain argument: AF_UNIX, AF_INET, AF_INET6.
         return Some(match sc.args[0] {
             1 => "unix",
