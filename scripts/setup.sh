@@ -8,7 +8,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 need_apt=()
 for pair in podman:podman runc:runc busybox-static:/bin/busybox bash-static:/bin/bash-static \
             strace:strace bpftool:bpftool util-linux:setpriv jq:jq gcc:gcc \
-            libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a tmux:tmux python3-minimal:/usr/bin/python3; do
+            libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a tmux:tmux python3-minimal:/usr/bin/python3 \
+            sysdig:sysdig; do
   pkg=${pair%%:*}; probe=${pair#*:}
   if [[ $probe == /* ]]; then [[ -e $probe ]] || need_apt+=("$pkg")
   else command -v "$probe" >/dev/null 2>&1 || need_apt+=("$pkg"); fi

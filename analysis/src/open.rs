@@ -27,6 +27,13 @@ pub fn open(path: &Path) -> Result<CaptureReader, OpenError> {
             source,
         });
     }
+    // sysdig/Falco .scap files, told by their first bytes, open through a conversion.
+    if let Some(opened) = scap_format::open_if_scap(path) {
+        return opened.map_err(|source| OpenError::NotACapture {
+            path: path.display().to_string(),
+            source,
+        });
+    }
     CaptureReader::open(path).map_err(|source| OpenError::NotACapture {
         path: path.display().to_string(),
         source,

@@ -56,6 +56,21 @@ pub struct Summary {
     /// null for captures recorded with `record`.
     pub window_start: Option<String>,
     pub window_end: Option<String>,
+    /// The capture's source keeps no loss ledger (a converted .scap file): no counted
+    /// loss is "unknown", not "none".
+    #[serde(skip)]
+    pub losses_unknown: bool,
+    /// Storms (daemon captures): the window's part (1 unless a long window was split),
+    /// the capture this one continues (file name), whether it continues in the next,
+    /// alerts counted instead of kept (beyond max_alerts_per_capture), alerts that found
+    /// new captures rate limited, and rule matches held back by the per rule and
+    /// container throttle, by "RULE (container)".
+    pub window_part: Option<u64>,
+    pub previous_capture: Option<String>,
+    pub continues_in_next: bool,
+    pub alerts_not_kept: u64,
+    pub alerts_rate_limited: u64,
+    pub rules_throttled: Vec<(String, u64)>,
 }
 
 #[derive(Default)]
@@ -134,6 +149,11 @@ impl Summary {
                 .filter_map(|d| Some((d.pid?, d.count)))
                 .collect(),
             damaged: !reader.damage().is_empty(),
+            losses_unknown: meta
+                .host
+                .as_ref()
+                .and_then(|h| h.settings.get("not_recorded"))
+                .is_some_and(|v| v.split_whitespace().any(|w| w == "losses")),
             ..Summary::default()
         };
         s.alerts = meta
@@ -152,6 +172,7 @@ impl Summary {
             |key: &str| -> Option<u64> { meta.host.as_ref()?.settings.get(key)?.parse().ok() };
         s.window_start = setting("window_start_boot_ns").map(|t| clock.rfc3339(t));
         s.window_end = setting("window_end_boot_ns").map(|t| clock.rfc3339(t));
+        s.read_storm(meta);
         let plan = Plan {
             range: TimeRange::default(),
             pids: None,
@@ -223,12 +244,35 @@ impl fmt::Display for Summary {
                 printable(&a.summary)
             )?;
         }
-        if self.dropped.is_empty() {
+        for line in self.storm_lines() {
+            writeln!(f, "storm:      {}", printable(&line))?;
+        }
+        if self.dropped.is_empty() && self.losses_unknown {
+            writeln!(
+                f,
+                "lost:       unknown (the capture's source keeps no loss ledger)"
+            )?;
+        } else if self.dropped.is_empty() {
             writeln!(f, "lost:       none counted")?;
         } else {
             for (cause, n) in &self.dropped {
                 writeln!(f, "lost:       {n} ({cause})")?;
             }
+        }
+        // Who lost records (the processes that caused the load, as a rule), most first.
+        let mut by_pid: std::collections::BTreeMap<u32, u64> = Default::default();
+        for (pid, n) in &self.lost_by_pid {
+            *by_pid.entry(*pid).or_default() += n;
+        }
+        let mut by_pid: Vec<(u32, u64)> = by_pid.into_iter().collect();
+        by_pid.sort_by_key(|&(pid, n)| (std::cmp::Reverse(n), pid));
+        if !by_pid.is_empty() {
+            let list: Vec<String> = by_pid
+                .iter()
+                .take(8)
+                .map(|(pid, n)| format!("pid {pid}: {n}"))
+                .collect();
+            writeln!(f, "lost by:    {}", list.join(", "))?;
         }
         writeln!(
             f,
@@ -239,5 +283,98 @@ impl fmt::Display for Summary {
                 "intact framing"
             }
         )
+    }
+}
+
+impl Summary {
+    /// The storm fields, from the settings the daemon sealed the capture with.
+    pub fn read_storm(&mut self, meta: &capture_format::Metadata) {
+        let text = |key: &str| meta.host.as_ref()?.settings.get(key).cloned();
+        let number = |key: &str| text(key)?.parse::<u64>().ok();
+        self.window_part = number("window_part");
+        self.previous_capture = text("previous_capture");
+        self.continues_in_next = text("window_continues").is_some_and(|v| v == "true");
+        self.alerts_not_kept = number("alerts_not_kept").unwrap_or(0);
+        self.alerts_rate_limited = number("alerts_rate_limited").unwrap_or(0);
+        self.rules_throttled = text("rules_throttled")
+            .and_then(|j| serde_json::from_str::<std::collections::BTreeMap<String, u64>>(&j).ok())
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+    }
+
+    /// What an alert storm did to this capture, one line each: a split window, alerts
+    /// counted instead of kept, rate limited, rules throttled. Empty when nothing did.
+    pub fn storm_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(prev) = &self.previous_capture {
+            out.push(format!(
+                "window split: part {} continues {prev}",
+                self.window_part.unwrap_or(2)
+            ));
+        }
+        if self.continues_in_next {
+            out.push(
+                "window split: continues in the next capture (max_window, or the buffer's reach)"
+                    .into(),
+            );
+        }
+        if self.alerts_not_kept > 0 {
+            out.push(format!(
+                "{} alerts counted, not kept (beyond max_alerts_per_capture)",
+                self.alerts_not_kept
+            ));
+        }
+        if self.alerts_rate_limited > 0 {
+            out.push(format!(
+                "{} alerts found new captures rate limited (counted here)",
+                self.alerts_rate_limited
+            ));
+        }
+        if !self.rules_throttled.is_empty() {
+            let list: Vec<String> = self
+                .rules_throttled
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            out.push(format!("rules throttled: {}", list.join(", ")));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod storm_tests {
+    use super::*;
+
+    #[test]
+    fn a_storm_is_told_in_the_summary() {
+        let mut meta = capture_format::Metadata::default();
+        let mut host = capture_format::HostInfo::default();
+        for (k, v) in [
+            ("window_part", "2"),
+            ("previous_capture", "node-20261207T230000Z-storm.atcap"),
+            ("window_continues", "true"),
+            ("alerts_not_kept", "400"),
+            ("rules_throttled", r#"{"Storm (host)":499}"#),
+        ] {
+            host.settings.insert(k.into(), v.into());
+        }
+        meta.host = Some(host);
+        let mut s = Summary::default();
+        s.read_storm(&meta);
+        assert_eq!(s.rules_throttled, vec![("Storm (host)".to_owned(), 499)]);
+        let lines = s.storm_lines();
+        assert_eq!(
+            lines,
+            vec![
+                "window split: part 2 continues node-20261207T230000Z-storm.atcap".to_owned(),
+                "window split: continues in the next capture (max_window, or the buffer's reach)"
+                    .to_owned(),
+                "400 alerts counted, not kept (beyond max_alerts_per_capture)".to_owned(),
+                "rules throttled: Storm (host): 499".to_owned(),
+            ]
+        );
+        let text = s.to_string();
+        assert!(text.contains("storm:      400 alerts counted"), "{text}");
     }
 }

@@ -71,6 +71,55 @@ pub fn encode_chunk(events: &[Event], first_seq: u64, zstd_level: i32) -> Result
         })
 }
 
+/// Events encoded into as many chunks as the chunk size limit needs (a burst of large
+/// records does not fit one), with the events that could not be stored at all.
+#[derive(Debug, Default)]
+pub struct EncodedChunks {
+    /// In event order; their sequence numbers continue from `first_seq`.
+    pub chunks: Vec<RawChunk>,
+    /// Indices (into the events given) of events that alone encode beyond the chunk
+    /// limit, and so are in no chunk.
+    pub too_large: Vec<usize>,
+}
+
+/// Like [`encode_chunk`], but never refuses a batch: it starts a new chunk where the
+/// limit would be passed, and leaves out (reporting them) the events that can fit no
+/// chunk. For a recorder, whose input must never end recording.
+pub fn encode_chunks(
+    events: &[Event],
+    first_seq: u64,
+    zstd_level: i32,
+) -> Result<EncodedChunks, Error> {
+    let mut out = EncodedChunks::default();
+    let mut b = ChunkBuilder::default();
+    let mut seq = first_seq;
+    for (i, e) in events.iter().enumerate() {
+        match b.push(e) {
+            Ok(()) => {}
+            Err(PushRefused::ChunkFull) => {
+                if let Some(c) = b.finish(seq, zstd_level)? {
+                    seq += u64::from(c.event_count);
+                    out.chunks.push(c);
+                }
+                if b.push(e).is_err() {
+                    out.too_large.push(i);
+                }
+            }
+            Err(PushRefused::EventTooLarge(_)) => out.too_large.push(i),
+        }
+        if b.is_full() {
+            if let Some(c) = b.finish(seq, zstd_level)? {
+                seq += u64::from(c.event_count);
+                out.chunks.push(c);
+            }
+        }
+    }
+    if let Some(c) = b.finish(seq, zstd_level)? {
+        out.chunks.push(c);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PushRefused {
     ChunkFull,
@@ -497,4 +546,52 @@ fn with_decompressor<T>(
         };
         f(z)
     })
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use crate::model::{Abi, Completion, Param, ParamValue, SyscallEvent};
+
+    fn big(ts: u64, pid: u32, bytes: usize) -> Event {
+        Event {
+            ts,
+            cpu: 0,
+            pid,
+            tid: pid,
+            body: EventBody::Syscall(SyscallEvent {
+                nr: 1,
+                abi: Abi::X86_64,
+                completion: Completion::Complete,
+                args: [0; 6],
+                ret: Some(0),
+                duration_ns: Some(1),
+                cgroup_id: 0,
+                params: vec![Param {
+                    slot: 1,
+                    value: ParamValue::Str(vec![b'A'; bytes]),
+                }],
+            }),
+        }
+    }
+
+    /// The daemon once exited on a burst of large writes ("events encode to more than the
+    /// chunk limit"): a batch is split, and only an event no chunk can hold is left out.
+    #[test]
+    fn a_batch_over_the_chunk_limit_is_split_and_an_oversized_event_reported() {
+        let mut events: Vec<Event> = (0..10).map(|i| big(i, 7, 8 << 20)).collect();
+        events.insert(3, big(3, 9, (MAX_CHUNK_RAW_LEN as usize) + 1));
+        let out = encode_chunks(&events, 100, 1).expect("encode");
+        assert_eq!(out.too_large, vec![3]);
+        assert!(out.chunks.len() >= 2, "{} chunks", out.chunks.len());
+        let total: u32 = out.chunks.iter().map(|c| c.event_count).sum();
+        assert_eq!(total, 10);
+        assert_eq!(out.chunks[0].first_seq, 100);
+        assert_eq!(
+            out.chunks[1].first_seq,
+            100 + u64::from(out.chunks[0].event_count)
+        );
+        assert!(out.chunks.iter().all(|c| c.raw_len <= MAX_CHUNK_RAW_LEN));
+        assert_eq!(out.chunks[1].decode().expect("decode")[0].pid, 7);
+    }
 }

@@ -48,7 +48,10 @@ pub mod vocab;
 mod wire;
 mod writer;
 
-pub use chunk::{encode_chunk, ChunkEvents, DecompressedChunk, EventBuffer, RawChunk};
+pub use chunk::{
+    encode_chunk, encode_chunks, ChunkEvents, DecompressedChunk, EncodedChunks, EventBuffer,
+    RawChunk,
+};
 pub use codec::{Records, SyscallSet};
 pub use error::Error;
 pub use index::ChunkInfo;

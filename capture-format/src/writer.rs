@@ -171,6 +171,23 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
 
+    /// Hands everything written so far to the output and flushes it (the buffered events
+    /// stay buffered: see [`CaptureWriter::flush_chunk`]). A recorder calls this so that a
+    /// kill leaves every complete block on disk.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.check_usable()?;
+        if let Err(e) = self.out.flush() {
+            self.failed = true;
+            return Err(Error::Io(e));
+        }
+        Ok(())
+    }
+
+    /// Bytes of encoded events waiting for the next chunk.
+    pub fn pending_raw_bytes(&self) -> usize {
+        self.pending.raw_len()
+    }
+
     /// Appends a chunk taken from another capture (or built by [`crate::encode_chunk`])
     /// without recompressing it. Buffered events are flushed first to keep file order.
     pub fn copy_raw_chunk(&mut self, raw: &RawChunk) -> Result<(), Error> {

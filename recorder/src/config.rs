@@ -36,8 +36,13 @@ pub struct DaemonConfig {
     pub max_window: Duration,
     /// New captures per minute at most; alerts beyond go into the next capture as counts.
     pub max_captures_per_minute: u32,
-    /// Alerts stored verbatim per capture; beyond, they are counted.
+    /// Alerts stored verbatim per capture; beyond, they are counted. Operator triggers
+    /// (trigger, SIGUSR1) are always kept and not counted against it.
     pub max_alerts_per_capture: usize,
+    /// A built-in rule alerts at most once per this long per container (the host is one);
+    /// the matches in between are counted on the capture. "0s" turns the throttle off.
+    #[serde(with = "humantime_serde_compat")]
+    pub rule_throttle: Duration,
     /// Retention of the captures directory, oldest first.
     #[serde(deserialize_with = "size")]
     pub max_captures_bytes: u64,
@@ -68,6 +73,7 @@ impl Default for DaemonConfig {
             max_window: Duration::from_secs(600),
             max_captures_per_minute: 6,
             max_alerts_per_capture: 100,
+            rule_throttle: Duration::from_secs(60),
             max_captures_bytes: 10 << 30,
             max_captures: 200,
             snaplen: 256,

@@ -221,6 +221,11 @@ impl CgroupResolver {
         Some((users, groups))
     }
 
+    /// Containers seen so far.
+    pub fn container_count(&self) -> usize {
+        self.containers.len()
+    }
+
     pub fn containers(&mut self) -> Vec<ContainerInfo> {
         // A last chance for containers whose runtime state was not readable when first
         // seen (still alive, or kept by the runtime after exit).

@@ -17,4 +17,5 @@ pub mod proctable;
 pub mod record;
 pub mod rules;
 pub mod runtime_meta;
+pub mod safe_fs;
 pub mod segments;

@@ -247,9 +247,19 @@ fn main() -> ExitCode {
                     println!("events:   {}", s["events"]);
                     println!("dropped:  {}", s["dropped"]);
                     println!(
-                        "alerts:   {} ({} rate limited), last: {}",
-                        s["alerts"], s["alerts_rate_limited"], s["last_alert"]
+                        "alerts:   {} ({} rate limited, {} rule matches throttled, {} windows split), last: {}",
+                        s["alerts"],
+                        s["alerts_rate_limited"],
+                        s["rules_throttled"],
+                        s["windows_split"],
+                        s["last_alert"]
                     );
+                    if s["poll_errors"].as_u64().unwrap_or(0) > 0 {
+                        println!(
+                            "errors:   {} failed reads of the kernel's ring (retried)",
+                            s["poll_errors"]
+                        );
+                    }
                     println!(
                         "captures: {} sealed, {} failed, {} evicted, last: {}",
                         s["captures"],
@@ -369,7 +379,11 @@ fn classify(err: &anyhow::Error) -> u8 {
                 Unavailable::NoBtf { .. } | Unavailable::OldKernel { .. } => exit::UNAVAILABLE,
             };
         }
-        if cause.downcast_ref::<OutputError>().is_some() {
+        if cause.downcast_ref::<OutputError>().is_some()
+            || cause
+                .downcast_ref::<aftertrace_recorder::safe_fs::CreateError>()
+                .is_some()
+        {
             return exit::IO;
         }
     }

@@ -108,6 +108,8 @@ struct Ledger {
     entries: Vec<DropEntry>,
     /// Lost records by process, as of the last `take`.
     by_pid_taken: BTreeMap<u32, u64>,
+    /// Malformed records already in an entry.
+    malformed_seen: u64,
 }
 
 impl Ledger {
@@ -132,6 +134,22 @@ impl Ledger {
         self.last = now.clone();
         self.last_ts = ts;
         self.last_poll = Instant::now();
+    }
+
+    /// Records the kernel sent that did not decode (logged where they were met) become
+    /// a `malformed` ledger entry for the interval: a counted loss like any other.
+    fn note_malformed(&mut self, total: u64) {
+        if total > self.malformed_seen {
+            self.entries.push(DropEntry {
+                cause: "malformed".to_owned(),
+                cpu: None,
+                pid: None,
+                from: self.last_ts,
+                to: self.last_ts,
+                count: total - self.malformed_seen,
+            });
+            self.malformed_seen = total;
+        }
     }
 
     fn totals(&self) -> DropCounts {
@@ -218,6 +236,7 @@ impl Pipeline {
                 last_poll: Instant::now(),
                 entries: Vec::new(),
                 by_pid_taken: BTreeMap::new(),
+                malformed_seen: 0,
             },
             clocks: vec![first_pair],
             last_pair: Instant::now(),
@@ -278,6 +297,7 @@ impl Pipeline {
         })?;
         if self.ledger.last_poll.elapsed() >= DROP_POLL_INTERVAL {
             self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+            self.ledger.note_malformed(self.totals.bad_records);
         }
         if self.last_pair.elapsed() >= CLOCK_PAIR_INTERVAL {
             self.clocks.push(clock::pair());
@@ -308,7 +328,7 @@ impl Pipeline {
         let Some(rules) = self.rules.as_mut() else {
             return;
         };
-        self.written.observe(e, &self.procs);
+        self.written.observe(e, &self.procs, &self.cgroups);
         let ctx = LiveContext {
             procs: &self.procs,
             cgroups: &self.cgroups,
@@ -328,9 +348,18 @@ impl Pipeline {
         std::mem::take(&mut self.matches)
     }
 
+    /// Matches not queued since the last call (too many waiting), by rule.
+    pub fn take_rule_overflow(&mut self) -> Vec<(String, u64)> {
+        self.rules
+            .as_mut()
+            .map(|r| r.overflow.drain().collect())
+            .unwrap_or_default()
+    }
+
     /// Detaches the programs and hands `sink` every event still held back.
     pub fn finish(&mut self, sink: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
         self.ledger.poll(&self.probes.drop_counts_by_cpu()?);
+        self.ledger.note_malformed(self.totals.bad_records);
         for e in self.decoder.finish() {
             self.reorder.push(e);
         }
@@ -373,14 +402,59 @@ impl Pipeline {
 
     /// Kernel loss counters so far, by cause name.
     pub fn drop_counts_named(&self) -> BTreeMap<String, u64> {
-        CAUSES
+        let mut named: BTreeMap<String, u64> = CAUSES
             .iter()
             .zip(self.ledger.totals())
             .map(|(name, n)| ((*name).to_owned(), n))
-            .collect()
+            .collect();
+        named.insert("malformed".to_owned(), self.totals.bad_records);
+        named
     }
 
     pub fn totals(&self) -> &Totals {
         &self.totals
+    }
+}
+
+/// What a file needs besides its process snapshot (cheaper than [`Pipeline::state`]).
+pub struct Known<'a> {
+    pub containers: Vec<ContainerInfo>,
+    pub users: &'a UsersAndGroups,
+}
+
+impl Pipeline {
+    /// Containers and users known so far, without a process snapshot.
+    pub fn state_without_processes(&mut self) -> Known<'_> {
+        Known {
+            containers: self.cgroups.containers(),
+            users: &self.users,
+        }
+    }
+
+    /// The `n` processes that lost the most records in the kernel (ring full...), most
+    /// first: (pid, records lost).
+    pub fn lost_by_pid(&self, n: usize) -> Vec<(u32, u64)> {
+        let mut v = self.probes.drops_by_pid();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
+    /// The container `cgroup_id` belongs to, as rules throttle by it: its id, `host`, or
+    /// `unknown` while the cgroup is not resolved.
+    pub fn container_of(&self, cgroup_id: u64) -> String {
+        match self.cgroups.known(cgroup_id) {
+            Some(Some(c)) => c.id.clone(),
+            Some(None) => "host".to_owned(),
+            None => "unknown".to_owned(),
+        }
+    }
+
+    /// How many containers and users are known: a file being written notes new ones.
+    pub fn known_counts(&self) -> (usize, usize) {
+        (
+            self.cgroups.container_count(),
+            self.users.users.len() + self.users.groups.len(),
+        )
     }
 }

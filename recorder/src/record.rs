@@ -106,14 +106,26 @@ pub fn record(mut opts: RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordOu
     // output needs the pipeline (its state) when it rotates.
     let mut ready: Vec<capture_format::Event> = Vec::new();
 
+    let mut poll_errors: u64 = 0;
     loop {
-        pipeline.poll(POLL, &mut |e| {
+        if let Err(e) = pipeline.poll(POLL, &mut |e| {
             ready.push(e);
             Ok(())
-        })?;
+        }) {
+            // Reading the ring or the loss counters failed: never a reason to stop
+            // recording; logged (the first and every 100th), retried.
+            poll_errors += 1;
+            if poll_errors % 100 == 1 {
+                tracing::error!(
+                    "reading the kernel's events failed ({poll_errors} times so far), retrying: {e:#}"
+                );
+            }
+            std::thread::sleep(POLL);
+        }
         for e in ready.drain(..) {
             out.push(&e, &opts.writer, &host, &mut pipeline)?;
         }
+        out.tick(&mut pipeline)?;
 
         if stopping_at.is_none() {
             if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d)

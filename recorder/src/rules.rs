@@ -6,7 +6,6 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     path::Path,
-    time::{Duration, Instant},
 };
 
 use aftertrace_filter::{ContainerLookup, ContainerView, Context, Filter, ProcessView};
@@ -51,14 +50,17 @@ pub struct RuleMatch {
     pub event: Event,
 }
 
-/// A rule does not fire again within this long: one alert opens or extends a window;
-/// thousands of identical ones add nothing but noise.
-const COOLDOWN: Duration = Duration::from_secs(1);
-
+/// Rule matches; the daemon throttles them per rule and container (`rule_throttle`) and
+/// counts what it holds back, so nothing is dropped here unseen.
 pub struct RuleSet {
     rules: Vec<Rule>,
-    last_fired: HashMap<usize, Instant>,
+    /// Matches not queued because MAX_PENDING_MATCHES were waiting, by rule: counted by
+    /// the daemon like throttled ones, so a flood cannot grow the queue without bound.
+    pub overflow: HashMap<String, u64>,
 }
+
+/// Matches waiting for the daemon (it takes them every 50 ms).
+const MAX_PENDING_MATCHES: usize = 10_000;
 
 impl RuleSet {
     /// Parses rules from YAML; `origin` names the input in errors.
@@ -80,7 +82,7 @@ impl RuleSet {
         }
         Ok(RuleSet {
             rules,
-            last_fired: HashMap::new(),
+            overflow: HashMap::new(),
         })
     }
 
@@ -101,19 +103,14 @@ impl RuleSet {
         &self.rules
     }
 
-    /// Evaluates every rule on `e`, appending matches (rate limited per rule).
+    /// Evaluates every rule on `e`, appending matches.
     pub fn check(&mut self, e: &Event, ctx: &dyn Context, out: &mut Vec<RuleMatch>) {
-        for (i, rule) in self.rules.iter().enumerate() {
+        for rule in &self.rules {
             if rule.filter.matches(e, ctx) {
-                let now = Instant::now();
-                if self
-                    .last_fired
-                    .get(&i)
-                    .is_some_and(|t| now.duration_since(*t) < COOLDOWN)
-                {
+                if out.len() >= MAX_PENDING_MATCHES {
+                    *self.overflow.entry(rule.name.clone()).or_default() += 1;
                     continue;
                 }
-                self.last_fired.insert(i, now);
                 out.push(RuleMatch {
                     rule: rule.name.clone(),
                     priority: rule.priority.clone(),
@@ -151,12 +148,20 @@ impl WrittenFiles {
     }
 
     /// Learns from a successful open-for-write, creat or rename; relative paths are
-    /// resolved against the process's working directory.
-    pub fn observe(&mut self, e: &Event, procs: &ProcTable) {
+    /// resolved against the process's working directory. Files a compiler or linker
+    /// writes on the host are not learned: running what was just built is what a build
+    /// does (cargo's build scripts and tests, make check), and the rule would fire on
+    /// every build node all day. Inside a container, and for files written by anything
+    /// else (cp, curl, a shell redirect, an interpreter), they are.
+    pub fn observe(&mut self, e: &Event, procs: &ProcTable, cgroups: &CgroupResolver) {
         let EventBody::Syscall(s) = &e.body else {
             return;
         };
         if s.ret.is_none_or(|r| r < 0) {
+            return;
+        }
+        let on_host = cgroups.known(s.cgroup_id).is_some_and(|c| c.is_none());
+        if on_host && procs.get(e.pid).is_some_and(|p| is_toolchain(&p.comm)) {
             return;
         }
         let path_at = |slot: u8| {
@@ -192,6 +197,30 @@ impl WrittenFiles {
         };
         self.insert(full);
     }
+}
+
+/// Compilers, assemblers and linkers, by the kernel's comm (the executable's name cut to
+/// 15 bytes), cross tools (`x86_64-linux-gnu-gcc-12`) included.
+fn is_toolchain(comm: &str) -> bool {
+    const TOOLS: &[&str] = &[
+        "cc", "c++", "gcc", "g++", "cc1", "cc1plus", "collect2", "clang", "clang++", "as", "ld",
+        "ld.bfd", "ld.gold", "ld.lld", "lld", "mold", "rustc", "cargo", "go", "ar", "ranlib",
+        "strip", "objcopy",
+    ];
+    let tool = match comm.split_once("-linux-") {
+        // gnu-gcc-12 -> gcc
+        Some((_, rest)) => match rest.split('-').nth(1) {
+            Some(t) => t,
+            // Cut by the 15-byte comm before the tool's name: a cross tool's prefix.
+            None => return true,
+        },
+        None => comm,
+    };
+    let tool = tool
+        .rsplit_once('-')
+        .filter(|(_, v)| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .map_or(tool, |(t, _)| t);
+    TOOLS.contains(&tool)
 }
 
 /// The filter context the rules see: the recorder's live tables.
@@ -256,6 +285,24 @@ mod tests {
             "Kernel module load",
         ] {
             assert!(names.contains(&wanted), "{wanted} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn toolchains_are_recognised_by_comm() {
+        for t in [
+            "cc",
+            "rustc",
+            "ld.lld",
+            "gcc-12",
+            "x86_64-linux-gn",
+            "collect2",
+        ] {
+            assert!(is_toolchain(t), "{t}");
+        }
+        assert!(is_toolchain("x86_64-linux-gnu-gcc-12"));
+        for t in ["cp", "bash", "curl", "python3", "install", "dd"] {
+            assert!(!is_toolchain(t), "{t}");
         }
     }
 

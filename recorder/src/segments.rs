@@ -5,9 +5,9 @@
 
 use std::{
     collections::VecDeque,
-    fs::{File, OpenOptions},
+    ffi::OsString,
+    fs::File,
     io::{self, BufWriter, Write},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -16,21 +16,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-use capture_format::{CaptureWriter, DropLedger, Event, HostInfo, WriterOptions};
+use capture_format::{CaptureWriter, DropEntry, DropLedger, Event, HostInfo, WriterOptions};
 
-use crate::{clock, pipeline::Pipeline};
+use crate::{
+    clock,
+    pipeline::Pipeline,
+    safe_fs::{self, CreateError, Dir},
+};
 
-/// Writing a capture failed (disk full, permissions...): exit code 74.
+/// Writing a capture failed (disk full, permissions, a name that exists already or is a
+/// link...): exit code 74.
 #[derive(Debug, thiserror::Error)]
-#[error("writing {}: {source:#} (what was written before the failure stays readable there)", path.display())]
-pub struct OutputError {
-    pub path: PathBuf,
-    pub source: anyhow::Error,
+pub enum OutputError {
+    #[error("writing {}: {source:#} (what was written before the failure stays readable there)", path.display())]
+    Write {
+        path: PathBuf,
+        source: anyhow::Error,
+    },
+    #[error(transparent)]
+    Create(#[from] CreateError),
 }
 
 /// Tags a failure to write the capture, so the caller can tell it from a kernel failure.
 fn output<T, E: Into<anyhow::Error>>(path: &Path, r: Result<T, E>) -> Result<T, OutputError> {
-    r.map_err(|e| OutputError {
+    r.map_err(|e| OutputError::Write {
         path: path.to_owned(),
         source: e.into(),
     })
@@ -54,47 +63,53 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-fn partial_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}
+/// How often what was recorded reaches the file (a chunk of whatever is pending, the
+/// clock pairs and losses so far), so that a kill -9 costs at most about this much.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One capture file being written, as `PATH.partial` until it is complete.
+/// One capture file being written, as `NAME.partial` until it is complete.
 pub struct Segment {
+    dir: Arc<Dir>,
+    name: OsString,
+    partial_name: OsString,
     path: PathBuf,
     partial: PathBuf,
     writer: CaptureWriter<Counting<BufWriter<File>>>,
     written: Arc<AtomicU64>,
     opened: Instant,
     start_ts: u64,
+    /// Where the writer was when the output was last flushed: a chunk written since (a
+    /// full one) is flushed at once.
+    flushed_at: u64,
+    last_flush: Instant,
+    /// Containers and users already written mid-file, to write them again only when
+    /// they changed.
+    containers_written: usize,
+    users_written: usize,
+    /// Events the file could not take (one that encodes beyond the chunk limit), counted
+    /// into the drop ledger by process.
+    lost: Vec<DropEntry>,
 }
 
 impl Segment {
-    /// Creates `path` (via `path.partial`) owner-only, since captures hold secrets (typed
-    /// passwords, tokens in env). `exclusive` refuses to replace an existing file.
+    /// Creates `dir/name` (via `name.partial`, created exclusively and never through a
+    /// link) owner-only, since captures hold secrets (typed passwords, tokens in env).
+    /// An existing `name` or `name.partial` is an error naming it: evidence is never
+    /// overwritten, and a second recorder on the same output is refused.
     pub fn open(
-        path: &Path,
-        exclusive: bool,
+        dir: Arc<Dir>,
+        name: OsString,
         opts: WriterOptions,
         host: &HostInfo,
         pipeline: &mut Pipeline,
     ) -> Result<Self, OutputError> {
-        let partial = partial_path(path);
-        if exclusive && path.exists() {
-            return Err(OutputError {
-                path: path.to_owned(),
-                source: anyhow::anyhow!("exists already; evidence is never overwritten"),
-            });
+        let path = dir.path().join(&name);
+        let partial_name = safe_fs::with_suffix(&name, ".partial");
+        let partial = dir.path().join(&partial_name);
+        if dir.contains(&name) {
+            return Err(CreateError::Exists { path }.into());
         }
-        let mut options = OpenOptions::new();
-        options.write(true).mode(0o600);
-        if exclusive {
-            options.create_new(true);
-        } else {
-            options.create(true).truncate(true);
-        }
-        let file = output(&partial, options.open(&partial))?;
+        let file = dir.create_file(&partial_name)?;
         let written = Arc::new(AtomicU64::new(0));
         let counting = Counting {
             inner: BufWriter::with_capacity(1 << 20, file),
@@ -105,18 +120,92 @@ impl Segment {
         output(&partial, writer.write_host(host))?;
         let state = pipeline.state();
         output(&partial, writer.write_processes(&state.processes))?;
+        // The header, host and snapshot are on disk before the first event: a file cut
+        // short at any later moment opens.
+        output(&partial, writer.flush())?;
+        let flushed_at = writer.position();
         Ok(Segment {
-            path: path.to_owned(),
+            dir,
+            name,
+            partial_name,
+            path,
             partial,
             writer,
             written,
             opened: Instant::now(),
             start_ts,
+            flushed_at,
+            last_flush: Instant::now(),
+            containers_written: 0,
+            users_written: 0,
+            lost: Vec::new(),
         })
     }
 
+    /// Writes `e`. An event the format cannot hold (it alone encodes beyond the chunk
+    /// limit) is counted as lost to its process and logged, never an error: no input
+    /// ends recording. Failures of the file itself are errors.
     pub fn push(&mut self, e: &Event) -> Result<(), OutputError> {
-        output(&self.partial, self.writer.push_event(e))
+        match self.writer.push_event(e) {
+            Ok(()) => {}
+            Err(capture_format::Error::InvalidInput { reason }) => {
+                tracing::warn!(
+                    "event of pid {} at {} not recorded: {reason} (counted as too_large)",
+                    e.pid,
+                    e.ts
+                );
+                // As the kernel's losses are kept: by cause, and by process.
+                for (cause, pid) in [("too_large", None), ("lost_records", Some(e.pid))] {
+                    self.lost.push(DropEntry {
+                        cause: cause.to_owned(),
+                        cpu: None,
+                        pid,
+                        from: e.ts,
+                        to: e.ts,
+                        count: 1,
+                    });
+                }
+            }
+            Err(err) => return output(&self.partial, Err(err)),
+        }
+        if self.writer.position() != self.flushed_at {
+            // A full chunk went out: on disk now, not when the buffer fills.
+            self.flush_output()?;
+        }
+        Ok(())
+    }
+
+    fn flush_output(&mut self) -> Result<(), OutputError> {
+        output(&self.partial, self.writer.flush())?;
+        self.flushed_at = self.writer.position();
+        Ok(())
+    }
+
+    /// Called after each poll: once a second, the pending events become a chunk and
+    /// reach the file with the clock pairs and losses so far (and the containers and
+    /// users when new ones appeared), so a reader of a file cut short has what it needs.
+    pub fn tick(&mut self, pipeline: &mut Pipeline) -> Result<(), OutputError> {
+        if self.last_flush.elapsed() < FLUSH_INTERVAL {
+            return Ok(());
+        }
+        self.last_flush = Instant::now();
+        let p = self.partial.clone();
+        output(&p, self.writer.flush_chunk())?;
+        output(&p, self.writer.write_clocks(&pipeline.take_clocks()))?;
+        let mut entries = pipeline.take_drops(self.start_ts);
+        entries.append(&mut self.lost);
+        if !entries.is_empty() {
+            output(&p, self.writer.write_drops(&DropLedger { entries }))?;
+        }
+        let (containers, users) = pipeline.known_counts();
+        if containers != self.containers_written || users != self.users_written {
+            let state = pipeline.state_without_processes();
+            output(&p, self.writer.write_containers(&state.containers))?;
+            output(&p, self.writer.write_users(state.users))?;
+            self.containers_written = containers;
+            self.users_written = users;
+        }
+        self.flush_output()
     }
 
     pub fn bytes(&self) -> u64 {
@@ -127,24 +216,41 @@ impl Segment {
         self.opened.elapsed()
     }
 
-    /// Writes what was learned during the segment, completes the file and renames it into
-    /// place. Returns its final path.
+    /// Writes what was learned during the segment, completes the file, renames it into
+    /// place (never over an existing name) and writes `NAME.sha256` beside it. Returns
+    /// its final path.
     pub fn close(mut self, pipeline: &mut Pipeline) -> Result<PathBuf, OutputError> {
         let p = self.partial.clone();
         output(&p, self.writer.write_clocks(&pipeline.take_clocks()))?;
-        let drops = DropLedger {
-            entries: pipeline.take_drops(self.start_ts),
-        };
-        let state = pipeline.state();
+        let mut entries = pipeline.take_drops(self.start_ts);
+        entries.append(&mut self.lost);
+        let drops = DropLedger { entries };
+        let state = pipeline.state_without_processes();
         output(&p, self.writer.write_containers(&state.containers))?;
         output(&p, self.writer.write_users(state.users))?;
         output(&p, self.writer.write_drops(&drops))?;
         let counting = output(&p, self.writer.finish())?;
-        let file = output(&p, counting.inner.into_inner().map_err(|e| e.into_error()))?;
+        let mut file = output(&p, counting.inner.into_inner().map_err(|e| e.into_error()))?;
         output(&p, file.sync_all())?;
-        output(&p, std::fs::rename(&p, &self.path))?;
+        self.dir.rename_noreplace(&self.partial_name, &self.name)?;
+        safe_fs::write_sha256(&self.dir, &self.name, &mut file)?;
         Ok(self.path)
     }
+}
+
+/// Opens the directory a record writes in; says so when others can add or remove
+/// entries there. Links are never followed and files are created 0600, so that is only
+/// a warning: the remaining risk is that another user deletes or renames a finished
+/// capture (the sticky bit prevents that).
+fn record_dir(dir: &Path) -> Result<Arc<Dir>, OutputError> {
+    let d = Dir::open(dir)?;
+    if d.writable_by_others()? == Some(false) {
+        tracing::warn!(
+            "{} is writable by other users and not sticky: they can delete or rename the capture",
+            dir.display()
+        );
+    }
+    Ok(Arc::new(d))
 }
 
 /// When continuous mode starts a new file, and how many it keeps.
@@ -161,7 +267,7 @@ pub struct Rotation {
 pub enum Output {
     Single(Option<Segment>),
     Rotating {
-        dir: PathBuf,
+        dir: Arc<Dir>,
         /// Unique per run (start time and pid), so a run never overwrites another's files.
         run: String,
         seq: u64,
@@ -178,11 +284,14 @@ impl Output {
         host: &HostInfo,
         pipeline: &mut Pipeline,
     ) -> Result<Self, OutputError> {
+        let (_, name) = safe_fs::split(path)?;
+        let dir = record_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(Output::Single(Some(Segment::open(
-            path, false, opts, host, pipeline,
+            dir, name, opts, host, pipeline,
         )?)))
     }
 
+    /// Continuous mode: the directory is created owner-only (0700) when missing.
     pub fn rotating(
         dir: &Path,
         rotation: Rotation,
@@ -190,21 +299,24 @@ impl Output {
         host: &HostInfo,
         pipeline: &mut Pipeline,
     ) -> Result<Self, OutputError> {
-        output(dir, std::fs::create_dir_all(dir))?;
+        if !dir.exists() {
+            Dir::create_private(dir)?;
+        }
+        let dir = record_dir(dir)?;
         let run = format!(
             "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
             std::process::id()
         );
         let first = Segment::open(
-            &dir.join(format!("aftertrace-{run}-00000.atcap")),
-            true,
+            Arc::clone(&dir),
+            format!("aftertrace-{run}-00000.atcap").into(),
             opts,
             host,
             pipeline,
         )?;
         Ok(Output::Rotating {
-            dir: dir.to_owned(),
+            dir,
             run,
             seq: 0,
             rotation,
@@ -243,15 +355,35 @@ impl Output {
                     while rotation.keep.is_some_and(|k| done.len() >= k.max(1)) {
                         if let Some(old) = done.pop_front() {
                             tracing::info!("removing {} (--keep)", old.display());
-                            output(&old, std::fs::remove_file(&old))?;
+                            if let Some(name) = old.file_name() {
+                                dir.remove(name)?;
+                                let _ = dir.remove(&safe_fs::with_suffix(name, ".sha256"));
+                            }
                         }
                     }
                     *seq += 1;
-                    let path = dir.join(format!("aftertrace-{run}-{seq:05}.atcap"));
-                    *current = Some(Segment::open(&path, true, opts.clone(), host, pipeline)?);
+                    let name = format!("aftertrace-{run}-{seq:05}.atcap");
+                    *current = Some(Segment::open(
+                        Arc::clone(dir),
+                        name.into(),
+                        opts.clone(),
+                        host,
+                        pipeline,
+                    )?);
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Called after each poll: see [`Segment::tick`].
+    pub fn tick(&mut self, pipeline: &mut Pipeline) -> Result<(), OutputError> {
+        match self {
+            Output::Single(Some(seg))
+            | Output::Rotating {
+                current: Some(seg), ..
+            } => seg.tick(pipeline),
+            _ => Ok(()),
         }
     }
 

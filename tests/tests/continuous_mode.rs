@@ -47,12 +47,15 @@ fn rotates_keeps_and_never_overwrites_an_earlier_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(dir.path(), "2", "3500ms");
     let first = files(dir.path());
-    assert_eq!(first.len(), 2, "--keep 2 left {:?}", first.keys());
-    for (name, bytes) in &first {
+    // Each capture has its sha256sum manifest beside it (removed with it by --keep).
+    assert_eq!(first.len(), 4, "--keep 2 left {:?}", first.keys());
+    for (name, bytes) in first.iter().filter(|(n, _)| !n.ends_with(".sha256")) {
         assert!(
             name.ends_with(".atcap"),
             "{name}: no partial files left behind"
         );
+        let manifest = String::from_utf8_lossy(&first[&format!("{name}.sha256")]).into_owned();
+        assert!(manifest.ends_with(&format!("  {name}\n")), "{manifest}");
         let reader = CaptureReader::from_bytes(bytes.clone()).expect("opens");
         assert!(reader.damage().is_empty(), "{name} is intact");
         let meta = reader.metadata();
@@ -80,7 +83,10 @@ fn rotates_keeps_and_never_overwrites_an_earlier_run() {
             "{name} of the first run was changed"
         );
     }
-    let second: Vec<&String> = after.keys().filter(|n| !first.contains_key(*n)).collect();
+    let second: Vec<&String> = after
+        .keys()
+        .filter(|n| !first.contains_key(*n) && !n.ends_with(".sha256"))
+        .collect();
     assert_eq!(second.len(), 1, "--keep 1 of the second run: {second:?}");
     let status = Command::new(target_bin(INSPECTOR_BIN))
         .arg(dir.path().join(second[0]))

@@ -297,9 +297,10 @@ fn a_full_disk_is_survived_and_the_next_capture_succeeds() {
     let captures = dir.path().join("captures");
     std::fs::create_dir(&captures).expect("dir");
     let mounted = std::process::Command::new("mount")
-        // Room for a capture of the whole node's 2.5 s even while other work runs (a
+        // Owner-only, as the daemon requires of its captures directory. Room for a
+        // capture of the whole node's 2.5 s even while other work runs (a
         // capture that can never fit would only test the retry forever).
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs"])
         .arg(&captures)
         .status()
         .expect("mount");

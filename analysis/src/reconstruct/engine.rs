@@ -883,6 +883,14 @@ impl<'a> Engine<'a> {
                     return; // a retried non-blocking connect
                 }
                 conn.remote = addr;
+                // The local end the kernel chose, where the record has it (scap's
+                // connect tuple, converted as a return-slot address).
+                if let Some(local) = s.params.iter().find_map(|p| match &p.value {
+                    ParamValue::SockAddr(a) if p.slot == Param::RETURN => Some(a),
+                    _ => None,
+                }) {
+                    conn.local = Some(local.clone());
+                }
                 conn.direction = Direction::Outbound;
                 conn.start = Some(ts);
                 conn.error = (ret < 0 && ret != -EINPROGRESS).then_some(-ret);

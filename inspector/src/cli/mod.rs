@@ -1,9 +1,10 @@
 //! The command line: flags and subcommands (clap), their checks, exit codes, and the
 //! dispatch to one module per subcommand that has logic of its own (`summary`, `verify`,
-//! `cat`, `report`); the list views (`events`, `commands`, `procs`, `tree`, `scripts`,
+//! `cat`, `report`, `export`); the list views (`events`, `commands`, `procs`, `tree`, `scripts`,
 //! `files`, `sessions`, `net`) are one call each into `query` and `output`.
 
 mod cat;
+mod export;
 mod report;
 mod summary;
 mod verify;
@@ -141,6 +142,21 @@ enum Cmd {
     /// A Markdown incident report: alerts, window, host and containers, process tree,
     /// commands, recovered scripts with sha256, sessions, connections, every gap.
     Report,
+    /// The capture in another tool's format: `--format scap` writes a sysdig/Falco
+    /// capture (sysdig -r, Stratoshark) with the process, fd and user state at the start
+    /// and every syscall as scap enter/exit events.
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// The file to write (created 0600: captures hold secrets).
+        #[arg(short = 'o', long, value_name = "OUT")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Scap,
 }
 
 impl Cmd {
@@ -158,6 +174,7 @@ impl Cmd {
             Cmd::Sessions => "sessions",
             Cmd::Net => "net",
             Cmd::Report => "report",
+            Cmd::Export { .. } => "export",
         }
     }
 
@@ -178,7 +195,7 @@ impl Cmd {
 
     /// Whether --json means something for this view.
     fn has_json(&self) -> bool {
-        !matches!(self, Cmd::Cat { .. } | Cmd::Report)
+        !matches!(self, Cmd::Cat { .. } | Cmd::Report | Cmd::Export { .. })
     }
 }
 
@@ -272,10 +289,10 @@ pub fn run() -> ExitCode {
         return usage_error(&format!(
             "--json does not apply to {}: it prints {}",
             command.name(),
-            if command == Cmd::Report {
-                "Markdown"
-            } else {
-                "the recovered bytes"
+            match command {
+                Cmd::Report => "Markdown",
+                Cmd::Export { .. } => "a file",
+                _ => "the recovered bytes",
             }
         ));
     }
@@ -353,6 +370,7 @@ pub fn run() -> ExitCode {
             cat::print(&mut out, &r, target)
         }
         Cmd::Report => report::print(&mut out, &reader, &lookups, &cli.file, q.range, report),
+        Cmd::Export { output, .. } => export::scap(&reader, output),
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {

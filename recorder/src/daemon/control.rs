@@ -5,7 +5,7 @@
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::{
-        fs::{DirBuilderExt, PermissionsExt},
+        fs::{FileTypeExt, PermissionsExt},
         net::{UnixListener, UnixStream},
     },
     path::Path,
@@ -18,21 +18,35 @@ use serde_json::{json, Value};
 
 use super::{Request, SharedStatus};
 
-/// Binds the socket (replacing a stale one) and serves it on a thread.
+/// Binds the socket (replacing a stale one) and serves it on a thread. Its directory is
+/// created 0700; an existing one that others can write to, or an entry at the path that
+/// is not a socket (a planted link or file), is refused: the path is never followed.
 pub fn serve(path: &Path, requests: SyncSender<Request>, status: SharedStatus) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+    let dir_path = path.parent().unwrap_or(Path::new("."));
+    let dir = crate::safe_fs::Dir::create_private(dir_path)?;
+    if dir.writable_by_others()?.is_some() {
+        bail!(
+            "{}: the control socket's directory is writable by group or others; run `chmod go-w` on it or choose another --control-socket",
+            dir_path.display()
+        );
     }
-    if path.exists() {
-        // A daemon that still answers owns it; a dead one left it behind.
-        if UnixStream::connect(path).is_ok() {
-            bail!("{} is in use by a running daemon", path.display());
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: names no socket file", path.display()))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            // A daemon that still answers owns it; a dead one left it behind.
+            if UnixStream::connect(path).is_ok() {
+                bail!("{} is in use by a running daemon", path.display());
+            }
+            dir.remove(name)
+                .with_context(|| format!("removing stale {}", path.display()))?;
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+        Ok(_) => bail!(
+            "{}: exists and is not a socket (a file or a link); the recorder never follows or replaces it: remove it or choose another --control-socket",
+            path.display()
+        ),
+        Err(_) => {}
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
@@ -68,7 +82,9 @@ fn handle(conn: UnixStream, requests: &SyncSender<Request>, status: &SharedStatu
                     .unwrap_or("manual trigger")
                     .to_owned();
                 let secs = |k: &str| req[k].as_f64().map(Duration::from_secs_f64);
-                let sent = requests.try_send(Request::Trigger {
+                // An operator's trigger waits for room rather than be refused: it is
+                // never dropped (the queue is drained every 50 ms).
+                let sent = requests.send(Request::Trigger {
                     source: "cli".into(),
                     summary: reason,
                     payload: line.trim_end().as_bytes().to_vec(),

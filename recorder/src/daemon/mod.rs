@@ -11,7 +11,7 @@ pub mod seal;
 pub mod windows;
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     path::PathBuf,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -22,8 +22,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
-use capture_format::Alert;
+use anyhow::Result;
+use capture_format::{Alert, EventBody};
 use serde::Serialize;
 
 use crate::{clock, config::DaemonConfig, host, pipeline::Pipeline, probes::ProbeSettings};
@@ -53,9 +53,22 @@ pub struct Status {
     pub buffer_span_s: f64,
     pub buffer_segments_evicted: u64,
     pub events: u64,
+    /// Records lost, by cause: in the kernel (ring_full, ...) and in the recorder
+    /// (too_large, encode_failed).
     pub dropped: BTreeMap<String, u64>,
+    /// The processes that lost the most records in the kernel: (pid, records), most
+    /// first, at most LOST_BY_PID_SHOWN.
+    pub lost_by_pid: Vec<(u32, u64)>,
+    /// Failed reads of the kernel's ring or counters (retried; recording goes on).
+    pub poll_errors: u64,
     pub alerts: u64,
     pub alerts_rate_limited: u64,
+    /// Rule matches held back by the per rule and container throttle (counted on the
+    /// capture that covers them).
+    pub rules_throttled: u64,
+    /// Windows sealed early (max_window, or the buffer about to evict their start) and
+    /// continued in a linked capture.
+    pub windows_split: u64,
     pub last_alert: Option<String>,
     pub open_window: Option<(u64, u64)>,
     pub captures: u64,
@@ -103,6 +116,18 @@ impl Status {
             self.alerts_rate_limited.to_string(),
         );
         metric(
+            "aftertrace_rules_throttled_total",
+            "Rule matches held back by the per rule and container throttle (counted on the capture).",
+            "counter",
+            self.rules_throttled.to_string(),
+        );
+        metric(
+            "aftertrace_windows_split_total",
+            "Windows sealed early and continued in a linked capture.",
+            "counter",
+            self.windows_split.to_string(),
+        );
+        metric(
             "aftertrace_captures_total",
             "Captures sealed.",
             "counter",
@@ -114,10 +139,22 @@ impl Status {
             "counter",
             self.captures_failed.to_string(),
         );
-        out.push_str("# HELP aftertrace_dropped_total Losses counted in the kernel, by cause.\n# TYPE aftertrace_dropped_total counter\n");
+        metric(
+            "aftertrace_poll_errors_total",
+            "Failed reads of the kernel's ring or loss counters (retried).",
+            "counter",
+            self.poll_errors.to_string(),
+        );
+        out.push_str("# HELP aftertrace_dropped_total Records lost, by cause (kernel: ring_full, unreadable, scratch_full, regs_unreadable, data_lost; recorder: too_large, encode_failed).\n# TYPE aftertrace_dropped_total counter\n");
         for (cause, n) in &self.dropped {
             out.push_str(&format!(
                 "aftertrace_dropped_total{{cause=\"{cause}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!("# HELP aftertrace_lost_records_by_pid Records lost in the kernel by the processes that lost the most (at most {LOST_BY_PID_SHOWN}).\n# TYPE aftertrace_lost_records_by_pid gauge\n"));
+        for (pid, n) in &self.lost_by_pid {
+            out.push_str(&format!(
+                "aftertrace_lost_records_by_pid{{pid=\"{pid}\"}} {n}\n"
             ));
         }
         out
@@ -127,6 +164,9 @@ impl Status {
 pub type SharedStatus = Arc<Mutex<Status>>;
 
 const POLL: Duration = Duration::from_millis(50);
+/// Processes listed in the status and /metrics by records lost (the rest are in each
+/// capture's drop ledger).
+const LOST_BY_PID_SHOWN: usize = 10;
 /// A failed seal (disk full...) is retried this often while its record is still buffered.
 const SEAL_RETRY: Duration = Duration::from_secs(5);
 
@@ -172,12 +212,8 @@ pub fn run(
         cfg.buffer_bytes,
         pipeline.state().processes,
     );
-    std::fs::create_dir_all(&cfg.captures_dir).with_context(|| {
-        format!(
-            "creating the captures directory {}",
-            cfg.captures_dir.display()
-        )
-    })?;
+    // Created 0700; an existing one others can write to is refused (see safe_fs).
+    crate::safe_fs::captures_dir(&cfg.captures_dir)?;
 
     let (tx, rx) = sync_channel::<Request>(1024);
     let status: SharedStatus = Arc::new(Mutex::new(Status {
@@ -215,16 +251,68 @@ pub fn run(
     let mut queue: VecDeque<(Window, Instant)> = VecDeque::new();
     let mut sealing: Option<Sealing> = None;
     let mut counts = Status::default();
+    let mut lost_by_pid: Vec<(u32, u64)> = Vec::new();
+    let mut last_rule_alert: HashMap<(String, String), Instant> = HashMap::new();
+    // Capture file names by window id, so that a split window's next part names it.
+    let mut sealed_names: BTreeMap<u64, String> = BTreeMap::new();
+    let mut last_lost_by_pid = Instant::now();
 
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        pipeline.poll(POLL, &mut |e| buffer.push(e))?;
-        if buffer.tick()? {
+        if let Err(e) = pipeline.poll(POLL, &mut |e| {
+            buffer.push(e);
+            Ok(())
+        }) {
+            // Reading the ring or the loss counters failed: never a reason to stop
+            // recording; counted, logged (the first and then every 100th), retried.
+            counts.poll_errors += 1;
+            if counts.poll_errors % 100 == 1 {
+                tracing::error!(
+                    "reading the kernel's events failed ({} times so far), retrying: {e:#}",
+                    counts.poll_errors
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+        if buffer.tick() {
             let processes = pipeline.state().processes;
             let clocks = pipeline.take_clocks();
             let (from, _) = buffer.range();
             let drops = pipeline.take_drops(from);
-            buffer.roll(processes, clocks, drops)?;
+            buffer.roll(processes, clocks, drops);
+        }
+
+        // Built-in rules are throttled per rule and container: the first match in
+        // `rule_throttle` is an alert, the rest are counted on the capture.
+        let mut rule_alerts = Vec::new();
+        let mut throttled_keys = Vec::new();
+        let now_instant = Instant::now();
+        for m in pipeline.take_rule_matches() {
+            let cgroup = match &m.event.body {
+                EventBody::Syscall(s) => s.cgroup_id,
+                EventBody::Exec(x) => x.cgroup_id,
+                EventBody::Fork(f) => f.cgroup_id,
+                _ => 0,
+            };
+            let key = (m.rule.clone(), pipeline.container_of(cgroup));
+            if last_rule_alert
+                .get(&key)
+                .is_some_and(|t: &Instant| now_instant.duration_since(*t) < cfg.rule_throttle)
+            {
+                counts.rules_throttled += 1;
+                throttled_keys.push((format!("{} ({})", key.0, key.1), 1));
+                continue;
+            }
+            last_rule_alert.insert(key, now_instant);
+            rule_alerts.push(m);
+        }
+        for (rule, n) in pipeline.take_rule_overflow() {
+            counts.rules_throttled += n;
+            throttled_keys.push((format!("{rule} (queue full)"), n));
+        }
+        // Bounded: entries older than the throttle no longer hold anything back.
+        if last_rule_alert.len() > 4096 {
+            last_rule_alert.retain(|_, t| now_instant.duration_since(*t) < cfg.rule_throttle);
         }
 
         // Alerts.
@@ -272,7 +360,7 @@ pub fn run(
         {
             take(source, summary, payload, payload_time, before, after);
         }
-        for m in pipeline.take_rule_matches() {
+        for m in rule_alerts {
             let payload = serde_json::json!({
                 "rule": m.rule,
                 "priority": m.priority,
@@ -298,6 +386,21 @@ pub fn run(
             );
         }
 
+        for (key, n) in throttled_keys {
+            planner.throttled(key, n);
+        }
+
+        // Storms: a window that reached max_window, or whose start the buffer is about
+        // to evict, is sealed now and continues in a new capture that names it.
+        let now_ts = clock::boot_ns();
+        if planner.needs_split(now_ts, |start| buffer.keeps_safely(start, now_ts)) {
+            planner.split(now_ts);
+            counts.windows_split += 1;
+            tracing::warn!(
+                "a capture window reached max_window or the buffer's reach: sealed, continued in a linked capture"
+            );
+        }
+
         // Windows whose end the record has reached (events are released 50 ms late).
         let now = clock::boot_ns().saturating_sub(100_000_000);
         if let Some(w) = planner.due(if stopping { u64::MAX } else { now }) {
@@ -306,6 +409,15 @@ pub fn run(
         if let Some(s) = sealing.take_if(|s| s.thread.is_finished()) {
             match s.thread.join() {
                 Ok(Ok(path)) => {
+                    if let Some(name) = path.file_name() {
+                        sealed_names.insert(s.window.id, name.to_string_lossy().into_owned());
+                        // Only the part that continues a window looks its predecessor up.
+                        if sealed_names.len() > 64 {
+                            if let Some(&oldest) = sealed_names.keys().next() {
+                                sealed_names.remove(&oldest);
+                            }
+                        }
+                    }
                     counts.captures += 1;
                     tracing::info!("sealed {}", path.display());
                     counts.last_capture = Some(path);
@@ -336,15 +448,17 @@ pub fn run(
                 if at > Instant::now() && !stopping {
                     queue.push_front((window, at));
                 } else {
-                    let selection = buffer.select(window.start, window.end, pipeline.clocks())?;
+                    let (from, _) = buffer.range();
+                    buffer.add_drops(pipeline.take_drops(from));
+                    let selection = buffer.select(window.start, window.end, pipeline.clocks());
                     let state = pipeline.state();
                     let job = seal::SealJob {
                         dir: cfg.captures_dir.clone(),
                         host: host.clone(),
-                        received_realtime_ns: window
-                            .alerts
-                            .first()
-                            .map_or(0, |a| a.received_realtime_ns),
+                        received_realtime_ns: window.title_realtime_ns,
+                        previous_capture: window
+                            .previous
+                            .and_then(|id| sealed_names.get(&id).cloned()),
                         window: window.clone(),
                         selection,
                         containers: state.containers,
@@ -360,6 +474,10 @@ pub fn run(
         }
 
         // Status for `status` and /metrics.
+        if last_lost_by_pid.elapsed() >= Duration::from_secs(1) {
+            last_lost_by_pid = Instant::now();
+            lost_by_pid = pipeline.lost_by_pid(LOST_BY_PID_SHOWN);
+        }
         let (from, to) = buffer.range();
         let totals = pipeline.totals();
         if let Ok(mut s) = status.lock() {
@@ -370,24 +488,27 @@ pub fn run(
                 buffer_span_s: to.saturating_sub(from) as f64 / 1e9,
                 buffer_segments_evicted: buffer.evicted,
                 events: totals.events,
-                dropped: pipeline.drop_counts_named(),
+                dropped: {
+                    let mut d = pipeline.drop_counts_named();
+                    for (cause, n) in &buffer.lost {
+                        *d.entry(cause.clone()).or_default() += n;
+                    }
+                    d
+                },
+                lost_by_pid: lost_by_pid.clone(),
                 open_window: planner.open_window().map(|w| (w.start, w.end)),
                 ..counts.clone()
             };
         }
 
-        if stopping && planner.open_window().is_none() && queue.is_empty() && sealing.is_none() {
+        if stopping && !planner.pending() && queue.is_empty() && sealing.is_none() {
             break;
         }
     }
-    let mut flush_err = Ok(());
     pipeline.finish(&mut |e| {
-        if flush_err.is_ok() {
-            flush_err = buffer.push(e);
-        }
+        buffer.push(e);
         Ok(())
     })?;
-    flush_err?;
     let _ = std::fs::remove_file(&cfg.control_socket);
     Ok(())
 }

@@ -8,10 +8,11 @@
 
 use std::{
     collections::HashSet,
-    fs::{File, OpenOptions},
+    ffi::OsString,
+    fs::File,
     io::{BufWriter, Write},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -19,9 +20,9 @@ use anyhow::{Context as _, Result};
 use capture_format::{
     CaptureWriter, ClockPair, ContainerInfo, DropLedger, HostInfo, UsersAndGroups, WriterOptions,
 };
-use sha2::{Digest, Sha256};
 
 use super::{alerts::slug, buffer::Selection, windows::Window};
+use crate::safe_fs::{self, Dir};
 
 /// Everything a seal needs, owned, so it can run on its own thread while the daemon keeps
 /// recording.
@@ -34,12 +35,15 @@ pub struct SealJob {
     pub users: UsersAndGroups,
     /// Realtime of the first alert's receipt, for the file name.
     pub received_realtime_ns: i64,
+    /// The file name of the capture this one continues (a split window).
+    pub previous_capture: Option<String>,
     /// Test-only: pause after each chunk, to widen the window for kill -9 tests.
     pub slow_per_chunk: Option<Duration>,
 }
 
-/// `<host>-<UTC time without colons>-<slug>.atcap`, numbered on collision.
-fn file_name(dir: &Path, host: &str, realtime_ns: i64, summary: &str) -> PathBuf {
+/// `<host>-<UTC time without colons>-<slug>.atcap`, numbered on collision (with the
+/// capture, its .partial or its .sha256).
+fn file_name(dir: &Dir, host: &str, realtime_ns: i64, summary: &str) -> OsString {
     let time = chrono::DateTime::from_timestamp_nanos(realtime_ns).format("%Y%m%dT%H%M%SZ");
     let host = slug(host);
     let base = format!("{host}-{time}-{}", slug(summary));
@@ -50,33 +54,29 @@ fn file_name(dir: &Path, host: &str, realtime_ns: i64, summary: &str) -> PathBuf
         } else {
             format!("{base}-{n}.atcap")
         };
-        let path = dir.join(&name);
-        let partial = dir.join(format!("{name}.partial"));
-        if !path.exists() && !partial.exists() {
-            return path;
+        let taken = [".partial", ".sha256", ""]
+            .iter()
+            .any(|suffix| dir.contains(&safe_fs::with_suffix(name.as_ref(), suffix)));
+        if !taken {
+            return name.into();
         }
         n += 1;
     }
 }
 
 pub fn seal(job: SealJob) -> Result<PathBuf> {
-    std::fs::create_dir_all(&job.dir).with_context(|| format!("creating {}", job.dir.display()))?;
-    let summary = job
-        .window
-        .alerts
-        .first()
-        .map_or("alert", |a| a.summary.as_str());
-    let path = file_name(
-        &job.dir,
-        &job.host.hostname,
-        job.received_realtime_ns,
-        summary,
-    );
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let file = Publishing::create(&job.dir, &partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
+    let dir = Arc::new(safe_fs::captures_dir(&job.dir)?);
+    let summary = if job.window.title.is_empty() {
+        "alert"
+    } else {
+        job.window.title.as_str()
+    };
+    let name = file_name(&dir, &job.host.hostname, job.received_realtime_ns, summary);
+    let path = job.dir.join(&name);
+    let partial_name = safe_fs::with_suffix(&name, ".partial");
+    let partial = job.dir.join(&partial_name);
+    let file = Publishing::create(Arc::clone(&dir), partial_name.clone())?;
+    let linked = Arc::clone(&file.linked);
     let write = || -> Result<File> {
         let mut w = CaptureWriter::new(BufWriter::new(file), WriterOptions::default())?;
         let mut host = job.host.clone();
@@ -92,6 +92,27 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
             "alerts_rate_limited".into(),
             job.window.alerts_rate_limited.to_string(),
         );
+        // What a storm did to this capture, for summary and the Overview.
+        host.settings
+            .insert("window_part".into(), job.window.part.to_string());
+        if job.window.continued {
+            host.settings
+                .insert("window_continues".into(), "true".into());
+        }
+        if job.window.part > 1 {
+            host.settings.insert(
+                "previous_capture".into(),
+                job.previous_capture
+                    .clone()
+                    .unwrap_or_else(|| "(not sealed)".into()),
+            );
+        }
+        if !job.window.rules_throttled.is_empty() {
+            host.settings.insert(
+                "rules_throttled".into(),
+                serde_json::to_string(&job.window.rules_throttled)?,
+            );
+        }
         w.write_host(&host)?;
         let segments = &job.selection.segments;
         if let Some(first) = segments.first() {
@@ -133,56 +154,59 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
         file.sync_all()?;
         Ok(file)
     };
-    if let Err(e) = write() {
-        // The window is retried whole; a half-written copy would only take the space the
-        // retry needs (a full disk is the usual cause).
-        let _ = std::fs::remove_file(&partial);
-        return Err(e).with_context(|| format!("writing {}", partial.display()));
+    let mut file = match write() {
+        Ok(f) => f,
+        Err(e) => {
+            // The window is retried whole; a half-written copy would only take the space
+            // the retry needs (a full disk is the usual cause). Only a file this seal
+            // linked in is removed, never one it found there.
+            if linked.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = dir.remove(&partial_name);
+            }
+            return Err(e).with_context(|| format!("writing {}", partial.display()));
+        }
+    };
+    dir.rename_noreplace(&partial_name, &name)?;
+    // The capture is in place: a manifest that cannot be written is logged, not a
+    // failed seal (a retry would seal the window twice).
+    if let Err(e) = safe_fs::write_sha256(&dir, &name, &mut file) {
+        tracing::error!("sealed {} without its manifest: {e}", path.display());
     }
-    std::fs::rename(&partial, &path)
-        .with_context(|| format!("renaming {} into place", partial.display()))?;
-    write_manifest(&path)?;
     Ok(path)
 }
 
 /// The file being sealed: anonymous (O_TMPFILE) until the first write reaches it, then
-/// linked in at its .partial path. Where the filesystem has no O_TMPFILE, an ordinary
-/// file created at that path from the start.
+/// linked in at its .partial name (never over an existing entry). Where the filesystem
+/// has no O_TMPFILE, a file created exclusively at that name from the start.
 struct Publishing {
     file: File,
+    dir: Arc<Dir>,
     /// Where to link the file at its first write; `None` once it is visible.
-    link_at: Option<PathBuf>,
+    link_as: Option<OsString>,
+    /// Whether the file has a name in the directory (so a failed seal removes it).
+    linked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Publishing {
-    fn create(dir: &Path, path: &Path) -> std::io::Result<Self> {
-        let anonymous = OpenOptions::new()
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_TMPFILE)
-            .open(dir);
-        match anonymous {
-            Ok(file) => Ok(Publishing {
+    fn create(dir: Arc<Dir>, name: OsString) -> Result<Self, safe_fs::CreateError> {
+        let linked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        match dir.create_anonymous()? {
+            Some(file) => Ok(Publishing {
                 file,
-                link_at: Some(path.to_owned()),
+                dir,
+                link_as: Some(name),
+                linked,
             }),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
-                ) =>
-            {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
+            None => {
+                let file = dir.create_file(&name)?;
+                linked.store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(Publishing {
                     file,
-                    link_at: None,
+                    dir,
+                    link_as: None,
+                    linked,
                 })
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -193,27 +217,14 @@ impl Publishing {
     }
 
     fn link(&mut self) -> std::io::Result<()> {
-        let Some(path) = self.link_at.take() else {
+        let Some(name) = self.link_as.take() else {
             return Ok(());
         };
-        use std::os::{fd::AsRawFd, unix::ffi::OsStrExt};
-        let from = std::ffi::CString::new(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
-            .expect("no NUL");
-        let to = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-        // SAFETY: two valid C strings; linkat does not keep them.
-        let rc = unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                from.as_ptr(),
-                libc::AT_FDCWD,
-                to.as_ptr(),
-                libc::AT_SYMLINK_FOLLOW,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        self.dir
+            .link_anonymous(&self.file, &name)
+            .map_err(std::io::Error::other)?;
+        self.linked
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
@@ -232,34 +243,6 @@ impl Write for Publishing {
     }
 }
 
-/// `NAME.sha256` in sha256sum's format, beside the capture.
-fn write_manifest(path: &Path) -> Result<()> {
-    let mut hasher = Sha256::new();
-    let mut f = File::open(path).with_context(|| format!("hashing {}", path.display()))?;
-    std::io::copy(&mut f, &mut hasher)?;
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut manifest = path.as_os_str().to_owned();
-    manifest.push(".sha256");
-    let mut m = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&manifest)
-        .with_context(|| format!("creating {}", Path::new(&manifest).display()))?;
-    writeln!(m, "{hex}  {name}")?;
-    m.sync_all()?;
-    Ok(())
-}
-
 /// Deletes the oldest captures (and their manifests) until the directory holds at most
 /// `max_count` captures and `max_bytes` bytes of them. Returns what was removed.
 pub fn enforce_retention(dir: &Path, max_bytes: u64, max_count: usize) -> Result<Vec<PathBuf>> {
@@ -268,7 +251,8 @@ pub fn enforce_retention(dir: &Path, max_bytes: u64, max_count: usize) -> Result
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "atcap"))
         .filter_map(|e| {
-            let m = e.metadata().ok()?;
+            // Not through links: only the directory's own regular files count.
+            let m = e.metadata().ok().filter(|m| m.is_file())?;
             Some((m.modified().ok()?, m.len(), e.path()))
         })
         .collect();

@@ -34,6 +34,12 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     let clock = c.lookups.clock();
     let host = meta.host.as_ref();
     let or = |s: Option<&String>| s.map_or("unknown".into(), |s| printable(s).into_owned());
+    // What the capture's source could not record (a converted .scap file: containers,
+    // alerts, losses): shown as unknown, not as none.
+    let not_recorded = |what: &str| {
+        host.and_then(|h| h.settings.get("not_recorded"))
+            .is_some_and(|v| v.split_whitespace().any(|w| w == what))
+    };
     out.push(Line::from(vec![
         label("file"),
         Span::raw(printable(&c.path.display().to_string()).into_owned()),
@@ -88,7 +94,12 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     // Alerts.
     out.push(Line::raw(""));
     out.push(section(&format!("Alerts ({})", meta.alerts.len())));
-    if meta.alerts.is_empty() {
+    if meta.alerts.is_empty() && not_recorded("alerts") {
+        out.push(Line::styled(
+            "  unknown: the capture's source does not record alerts",
+            DIM,
+        ));
+    } else if meta.alerts.is_empty() {
         out.push(Line::styled(
             "  none: sealed by hand, by a signal or at the end of a recording",
             DIM,
@@ -109,6 +120,13 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             Span::styled(printable(&a.summary).into_owned(), YELLOW),
             Span::styled(payload_time, DIM),
         ]));
+    }
+
+    // What a storm did: split windows, alerts counted instead of kept, throttled rules.
+    let mut storm = crate::summary::Summary::default();
+    storm.read_storm(meta);
+    for line in storm.storm_lines() {
+        out.push(Line::styled(format!("  ⚠ {}", printable(&line)), YELLOW));
     }
 
     // Counts.
@@ -183,7 +201,12 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         })
         .collect();
     by_container.sort_by_key(|c| std::cmp::Reverse(c.0));
-    if by_container.is_empty() {
+    if by_container.is_empty() && not_recorded("containers") {
+        out.push(Line::styled(
+            "  unknown: the capture's source does not record containers",
+            DIM,
+        ));
+    } else if by_container.is_empty() {
         out.push(Line::styled("  none: every process ran on the host", DIM));
     }
     for (n, text) in by_container.iter().take(5) {
@@ -235,7 +258,12 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         e.1 = e.1.min(d.from);
         e.2 = e.2.max(d.to);
     }
-    if by_cause.is_empty() {
+    if by_cause.is_empty() && not_recorded("losses") {
+        out.push(Line::styled(
+            "  unknown: the capture's source keeps no loss ledger",
+            YELLOW,
+        ));
+    } else if by_cause.is_empty() {
         out.push(Line::styled("  no loss counted by the recorder", GREEN));
     }
     for (cause, (n, from, to)) in &by_cause {
