@@ -38,9 +38,13 @@ mod index;
 mod layout;
 pub mod model;
 mod reader;
+pub mod syscall_defs;
 mod syscalls;
 mod syscalls_table;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod verify;
+pub mod vocab;
 mod wire;
 mod writer;
 
@@ -54,6 +58,7 @@ pub use index::ChunkInfo;
 pub use layout::{VERSION_MAJOR, VERSION_MINOR};
 pub use model::*;
 pub use reader::{CaptureReader, Damage, EventCursor, LostRange, Metadata, UnknownBlock};
+pub use syscall_defs::{syscall_def, syscall_def_of, ArgKind, Class, SyscallDef};
 pub use syscalls::{syscall_name, syscall_number};
 pub use verify::{verify, BadChunkReport, ChunkCheck, VerifyReport};
 pub use writer::{CaptureWriter, WriterOptions};

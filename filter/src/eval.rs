@@ -13,9 +13,10 @@ use crate::context::{
     Argv, ContainerLookup, ContainerView, Context, FdView, ProcessView, SocketRole,
 };
 use crate::fields::{Field, MAX_ANCESTORS};
+use capture_format::syscall_defs::{Kernel, Ret};
 use capture_format::{
-    syscall_name, syscall_number, Abi, Event, EventBody, ExecEvent, FdKind, ParamValue, SockAddr,
-    SyscallEvent, SyscallSet,
+    syscall_def_of, syscall_name, syscall_number, Abi, Class, Event, EventBody, ExecEvent, FdKind,
+    ParamValue, SockAddr, SyscallEvent, SyscallSet,
 };
 use memchr::memmem::Finder;
 use std::io::Write;
@@ -481,10 +482,10 @@ fn extract<'a>(
             let s = syscall(ev)?;
             // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
             const WRITING: u64 = 0o1 | 0o2 | 0o100 | 0o1000;
-            let flags = match capture_format::syscall_name(s.abi, s.nr)? {
-                "open" => s.args[1],
-                "openat" => s.args[2],
-                "creat" => return Some(Val::Bool(true)),
+            // Where the open's flags are, or that it always writes: the syscall table.
+            let flags = match syscall_def_of(s.abi, s.nr)?.kernel {
+                Kernel::OpenFlagsArg(i) => s.args[usize::from(i)],
+                Kernel::OpenForWrite => return Some(Val::Bool(true)),
                 _ => return None,
             };
             Val::Bool(flags & WRITING != 0)
@@ -714,118 +715,20 @@ fn join_args<'a>(argv: Argv<'a>, skip: usize, scratch: &'a mut Vec<u8>) -> &'a [
 
 // ------------------------------------------------------------------------------- fds
 
-/// Syscalls whose subject fd is the one they return.
-fn returns_fd(name: &str) -> bool {
-    matches!(
-        name,
-        "open"
-            | "openat"
-            | "openat2"
-            | "creat"
-            | "open_by_handle_at"
-            | "socket"
-            | "accept"
-            | "accept4"
-            | "dup"
-            | "dup2"
-            | "dup3"
-            | "memfd_create"
-            | "memfd_secret"
-            | "eventfd"
-            | "eventfd2"
-            | "epoll_create"
-            | "epoll_create1"
-            | "signalfd"
-            | "signalfd4"
-            | "timerfd_create"
-            | "inotify_init"
-            | "inotify_init1"
-            | "fanotify_init"
-            | "perf_event_open"
-            | "pidfd_open"
-            | "userfaultfd"
-            | "open_tree"
-            | "fsopen"
-            | "fspick"
-            | "fsmount"
-    )
+/// Whether the call returns a new fd (capture-format's syscall table).
+fn returns_fd(sc: &SyscallEvent) -> bool {
+    syscall_def_of(sc.abi, sc.nr).is_some_and(|d| d.ret == Ret::Fd)
 }
 
-/// Syscalls whose first argument is the fd they work on.
-fn fd_in_arg0(name: &str) -> bool {
-    matches!(
-        name,
-        "read"
-            | "write"
-            | "pread64"
-            | "pwrite64"
-            | "readv"
-            | "writev"
-            | "preadv"
-            | "pwritev"
-            | "preadv2"
-            | "pwritev2"
-            | "close"
-            | "fstat"
-            | "fstat64"
-            | "fstatfs"
-            | "fstatfs64"
-            | "lseek"
-            | "_llseek"
-            | "ioctl"
-            | "fcntl"
-            | "fcntl64"
-            | "flock"
-            | "fsync"
-            | "fdatasync"
-            | "syncfs"
-            | "ftruncate"
-            | "ftruncate64"
-            | "fallocate"
-            | "fadvise64"
-            | "fadvise64_64"
-            | "readahead"
-            | "sync_file_range"
-            | "getdents"
-            | "getdents64"
-            | "fchdir"
-            | "fchmod"
-            | "fchown"
-            | "fchown32"
-            | "fgetxattr"
-            | "fsetxattr"
-            | "flistxattr"
-            | "fremovexattr"
-            | "connect"
-            | "bind"
-            | "listen"
-            | "send"
-            | "recv"
-            | "sendto"
-            | "recvfrom"
-            | "sendmsg"
-            | "recvmsg"
-            | "sendmmsg"
-            | "recvmmsg"
-            | "shutdown"
-            | "getsockname"
-            | "getpeername"
-            | "setsockopt"
-            | "getsockopt"
-            | "sendfile"
-            | "sendfile64"
-            | "splice"
-            | "tee"
-            | "vmsplice"
-            | "copy_file_range"
-    )
+/// The argument holding the fd the call works on (capture-format's syscall table).
+fn acts_on(sc: &SyscallEvent) -> Option<u8> {
+    syscall_def_of(sc.abi, sc.nr).and_then(|d| d.acts_on)
 }
 
 /// The fd a syscall event is about: the returned one for fd-creating calls, else an
 /// fd-typed parameter, else the first argument of calls known to take an fd there.
 fn event_fd(sc: &SyscallEvent) -> Option<i32> {
-    let name = syscall_name(sc.abi, sc.nr).unwrap_or("");
-    if returns_fd(name) {
+    if returns_fd(sc) {
         return sc
             .ret
             .filter(|r| *r >= 0)
@@ -843,7 +746,8 @@ fn event_fd(sc: &SyscallEvent) -> Option<i32> {
         return param;
     }
     // An fd argument is a C int: the low 32 bits of the register.
-    fd_in_arg0(name).then_some(sc.args[0] as u32 as i32)
+    let arg = sc.args[usize::from(acts_on(sc)?)];
+    Some(arg as u32 as i32)
 }
 
 fn first_path(sc: &SyscallEvent) -> Option<&[u8]> {
@@ -868,12 +772,11 @@ fn first_sockaddr(sc: &SyscallEvent) -> Option<&SockAddr> {
 /// older, closed file): open/socket-like calls consult nothing, and dup and accept consult
 /// the fd they copy or accept on (same file; the listener's address is the local end).
 fn described_fd(sc: &SyscallEvent) -> Option<i32> {
-    let name = syscall_name(sc.abi, sc.nr).unwrap_or("");
-    match name {
-        "dup" | "dup2" | "dup3" | "accept" | "accept4" => Some(sc.args[0] as u32 as i32),
-        _ if returns_fd(name) => None,
-        _ => event_fd(sc),
+    if returns_fd(sc) {
+        // An fd argument is a C int: the low 32 bits of the register.
+        return acts_on(sc).map(|a| sc.args[usize::from(a)] as u32 as i32);
     }
+    event_fd(sc)
 }
 
 fn event_fd_view<'a>(ev: &Event, sc: &SyscallEvent, ctx: &'a dyn Context) -> Option<FdView<'a>> {
@@ -928,11 +831,9 @@ const O_DIRECTORY: u64 = 0o200000;
 
 fn fd_type(ev: &Event, ctx: &dyn Context) -> Option<&'static str> {
     let sc = syscall(ev)?;
-    let name = syscall_name(sc.abi, sc.nr).unwrap_or("");
-    if matches!(name, "open" | "openat" | "openat2" | "creat") {
-        let flags = match name {
-            "open" => sc.args[1],
-            "openat" => sc.args[2],
+    if let Some(def) = syscall_def_of(sc.abi, sc.nr).filter(|d| d.class == Class::Open) {
+        let flags = match def.kernel {
+            Kernel::OpenFlagsArg(i) => sc.args[usize::from(i)],
             _ => 0,
         };
         return Some(if flags & O_DIRECTORY != 0 {
@@ -960,7 +861,7 @@ fn fd_type(ev: &Event, ctx: &dyn Context) -> Option<&'static str> {
     if kind.is_some() {
         return Some("socket");
     }
-    if name == "socket" {
+    if syscall_name(sc.abi, sc.nr) == Some("socket") {
         // The domain argument: AF_UNIX, AF_INET, AF_INET6.
         return Some(match sc.args[0] {
             1 => "unix",

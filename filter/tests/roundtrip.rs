@@ -6,9 +6,8 @@ use aftertrace_filter::{
     CmpOp, Comparison, Expr, Field, FieldType, Filter, IpNet, Literal, NoContext, Predicate,
     RegexLit, WallTime,
 };
-use capture_format::{
-    Abi, Completion, Event, EventBody, ExecEvent, Param, ParamValue, SockAddr, SyscallEvent,
-};
+use capture_format::testing as t;
+use capture_format::{Event, Param, ParamValue, SockAddr};
 use proptest::prelude::*;
 use std::net::IpAddr;
 
@@ -174,21 +173,18 @@ fn expr() -> impl Strategy<Value = Expr> {
 
 /// A few events of every kind, to evaluate generated filters on.
 fn sample_events() -> Vec<Event> {
-    let sc = |nr: u32, ret: Option<i64>, params: Vec<Param>| Event {
-        ts: 42,
-        cpu: 1,
-        pid: 7,
-        tid: 8,
-        body: EventBody::Syscall(SyscallEvent {
-            nr,
-            abi: Abi::X86_64,
-            completion: Completion::Complete,
-            args: [3, 0, 0, 0, 0, 0],
-            ret,
-            duration_ns: Some(10),
-            cgroup_id: 9,
-            params,
-        }),
+    let sc = |nr: u32, ret: Option<i64>, params: Vec<Param>| {
+        let mut s = t::sys_nr(nr)
+            .args(&[3])
+            .duration(10)
+            .cgroup(9)
+            .params(params);
+        s.0.ret = ret;
+        Event {
+            cpu: 1,
+            tid: 8,
+            ..s.at(42, 7)
+        }
     };
     vec![
         sc(
@@ -211,25 +207,10 @@ fn sample_events() -> Vec<Event> {
             }],
         ),
         sc(99_999, None, vec![]),
-        Event {
-            ts: 1,
-            cpu: 0,
-            pid: 7,
-            tid: 7,
-            body: EventBody::Exec(ExecEvent {
-                filename: b"/bin/sh".to_vec(),
-                argv: vec![b"sh".to_vec(), b"-c".to_vec(), b"id".to_vec()],
-                argv_truncated: false,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                euid: 0,
-                egid: 0,
-                cgroup_id: 9,
-                exe: None,
-                cwd: None,
-            }),
-        },
+        t::exec(&["sh", "-c", "id"])
+            .filename("/bin/sh")
+            .cgroup(9)
+            .at(1, 7),
     ]
 }
 

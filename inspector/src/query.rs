@@ -6,19 +6,21 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 
 use aftertrace_filter::Filter;
-use capture_format::{
-    Abi, BootNs, CaptureReader, Completion, Event, EventBody, Records, SyscallEvent,
-};
+use capture_format::{CaptureReader, Event, EventBody, Records};
 
 use crate::commands::Command;
 use crate::context::CaptureContext;
 use crate::events::EventRow;
 use crate::meta::Lookups;
+use crate::output::{emit, json_line, Format};
 use crate::procs::{ProcId, ProcessTree};
 use crate::scan::{self, Plan, TreeNeed};
-use crate::select::{required_pids, TimeRange};
+use crate::select::TimeRange;
+pub use crate::selection::state_probe;
+use crate::selection::Selection;
 use crate::style::Style;
 use crate::views::{procs_header, procs_line, procs_order, tree_line, tree_order, ProcRow};
+use serde::Serialize;
 
 /// What to show and how.
 #[derive(Clone, Debug, Default)]
@@ -30,38 +32,49 @@ pub struct Query {
 }
 
 impl Query {
+    /// The query's filter and range, as every front end selects.
+    pub fn selection(&self) -> Selection<'_> {
+        Selection {
+            filter: self.filter.as_ref(),
+            range: self.range,
+        }
+    }
+
+    /// `--json`, else text in the query's style.
+    pub fn format(&self) -> Format {
+        Format::of(self.json, self.style)
+    }
+
     fn matches(&self, e: &Event, ctx: &CaptureContext<'_>) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches(e, ctx))
+        self.selection().matches(e, ctx)
     }
 
     fn pids(&self) -> Option<Vec<u32>> {
-        self.filter.as_ref().and_then(|f| required_pids(f.expr()))
+        self.selection().pids()
     }
 
-    /// The records a pass must decode for this query's rows: the filter's `evt.type`
-    /// tests may rule most syscalls out.
     fn records(&self) -> Records {
-        self.filter
-            .as_ref()
-            .and_then(Filter::syscalls_that_can_match)
-            .map_or(Records::All, Records::Syscalls)
+        self.selection().records()
     }
 
     fn selects(&self) -> bool {
-        self.filter.is_some() || !self.range.is_all()
+        self.selection().selects()
     }
 }
 
-/// Writes one JSON object and a newline.
-fn json_line(buf: &mut Vec<u8>, value: &impl serde::Serialize) {
-    // Serializing these plain structs into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, value);
-    buf.push(b'\n');
-}
-
-fn text_line(buf: &mut Vec<u8>, line: &str) {
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
+/// One row into a pass's buffer, in the query's format (writing to a Vec cannot fail,
+/// and these plain structs always serialize).
+fn put(
+    buf: &mut Vec<u8>,
+    format: Format,
+    row: &impl Serialize,
+    text: impl FnOnce(Style) -> String,
+) {
+    let _ = emit(buf, format, row, |b, style| {
+        b.extend_from_slice(text(style).as_bytes());
+        b.push(b'\n');
+        Ok(())
+    });
 }
 
 /// `events`: every event in the range that the filter selects, in time order.
@@ -94,11 +107,7 @@ pub fn events(
                     continue;
                 }
                 let row = EventRow::new(e, &ctx);
-                if q.json {
-                    json_line(&mut buf, &row);
-                } else {
-                    text_line(&mut buf, &row.text_line(q.style));
-                }
+                put(&mut buf, q.format(), &row, |style| row.text_line(style));
             }
             buf
         },
@@ -148,11 +157,7 @@ pub fn commands(
                     continue;
                 }
                 let c = Command::new(e, x, lookups);
-                if q.json {
-                    json_line(&mut buf, &c);
-                } else {
-                    text_line(&mut buf, &c.text_line(q.style));
-                }
+                put(&mut buf, q.format(), &c, |style| c.text_line(style));
             }
             buf
         },
@@ -201,54 +206,10 @@ pub fn selected_processes(
         },
         on_error,
     );
-    let mut selected = vec![false; tree.processes().len()];
-    let ctx = CaptureContext::new(&tree, lookups);
-    for (id, p) in tree.processes().iter().enumerate() {
-        if !p.alive_during(q.range.since, q.range.until) {
-            continue;
-        }
-        selected[id] = match &q.filter {
-            None => true,
-            Some(f) => {
-                hits.contains(&id)
-                    || (0..p.phases.len()).any(|i| {
-                        p.probe_time(i, q.range.since, q.range.until)
-                            .is_some_and(|t| f.matches(&state_probe(p.pid, t), &ctx))
-                    })
-            }
-        };
-    }
-    // A hit outside the "alive" rule (e.g. a record after a missed exit) still counts.
-    for id in hits {
-        if let Some(s) = selected.get_mut(id) {
-            *s = true;
-        }
-    }
+    let selected = q
+        .selection()
+        .processes(&tree, lookups, |id| hits.contains(&id));
     (tree, selected)
-}
-
-/// The record a process's state is tested as, for `procs` and `tree` filters: a record of
-/// process `pid` at `ts` that is no syscall of any name (so `evt.type`, `evt.res` and the
-/// `fd.*` fields are missing), whose `proc.*`, `user.*` and `container.*` fields come from
-/// the reconstruction. So `proc.name = sshd` selects an sshd that made no syscall in the
-/// window, and `evt.type = exec` only processes that really exec'd.
-pub fn state_probe(pid: u32, ts: BootNs) -> Event {
-    Event {
-        ts,
-        cpu: u32::MAX,
-        pid,
-        tid: pid,
-        body: EventBody::Syscall(SyscallEvent {
-            nr: u32::MAX,
-            abi: Abi::X86_64,
-            completion: Completion::EnterOnly,
-            args: [0; 6],
-            ret: None,
-            duration_ns: None,
-            cgroup_id: 0,
-            params: Vec::new(),
-        }),
-    }
 }
 
 /// `procs`: the selected processes in start order.
@@ -266,9 +227,7 @@ pub fn procs(
     for id in procs_order(&tree, &selected) {
         let p = &tree.processes()[id];
         if q.json {
-            let mut buf = Vec::new();
-            json_line(&mut buf, &ProcRow::new(&tree, p, lookups));
-            out.write_all(&buf)?;
+            json_line(out, &ProcRow::new(&tree, p, lookups))?;
         } else {
             writeln!(out, "{}", procs_line(p, lookups, q.style))?;
         }
@@ -293,9 +252,7 @@ pub fn tree(
             let mut row = ProcRow::new(&tree, &tree.processes()[node.id], lookups);
             row.depth = Some(node.depth);
             row.matched = Some(selected[node.id]);
-            let mut buf = Vec::new();
-            json_line(&mut buf, &row);
-            out.write_all(&buf)?;
+            json_line(out, &row)?;
         } else {
             writeln!(
                 out,

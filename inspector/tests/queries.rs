@@ -9,9 +9,9 @@ use aftertrace_inspector::{
     query::{self, Query},
     select::TimeRange,
 };
+use capture_format::testing as t;
 use capture_format::{
-    Abi, CaptureReader, CaptureWriter, ClockPair, Completion, ContainerInfo, Event, EventBody,
-    ExecEvent, ExitEvent, ForkEvent, Param, ParamValue, ProcessInfo, ProcessSnapshot, SyscallEvent,
+    CaptureReader, CaptureWriter, ClockPair, ContainerInfo, Event, ProcessInfo, ProcessSnapshot,
     UserInfo, UsersAndGroups, WriterOptions,
 };
 use serde_json::Value;
@@ -22,81 +22,30 @@ const CGROUP_CTR: u64 = 77;
 const OPENAT: u32 = 257;
 const GETPID: u32 = 39;
 
-fn ev(ts: u64, pid: u32, body: EventBody) -> Event {
-    Event {
-        ts,
-        cpu: 0,
-        pid,
-        tid: pid,
-        body,
-    }
-}
-
 fn syscall(ts: u64, pid: u32, nr: u32, cgroup: u64, path: Option<&str>) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Syscall(SyscallEvent {
-            nr,
-            abi: Abi::X86_64,
-            completion: Completion::Complete,
-            args: [0; 6],
-            ret: Some(3),
-            duration_ns: Some(10),
-            cgroup_id: cgroup,
-            params: path
-                .map(|p| {
-                    vec![Param {
-                        slot: 1,
-                        value: ParamValue::Path(p.as_bytes().to_vec()),
-                    }]
-                })
-                .unwrap_or_default(),
-        }),
-    )
+    t::sys_nr(nr)
+        .ret(3)
+        .duration(10)
+        .cgroup(cgroup)
+        .params(path.map(|p| t::path(1, p)))
+        .at(ts, pid)
 }
 
 fn fork(ts: u64, pid: u32, child: u32, cgroup: u64) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Fork(ForkEvent {
-            child_pid: child,
-            child_tid: child,
-            cgroup_id: cgroup,
-        }),
-    )
+    t::event(ts, pid, t::fork(child, cgroup))
 }
 
 fn exec(ts: u64, pid: u32, ppid: u32, argv: &[&str], uid: u32, cgroup: u64) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Exec(ExecEvent {
-            filename: format!("/usr/bin/{}", argv[0]).into_bytes(),
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            argv_truncated: false,
-            ppid,
-            uid,
-            gid: uid,
-            euid: uid,
-            egid: uid,
-            cgroup_id: cgroup,
-            exe: None,
-            cwd: Some(b"/srv".to_vec()),
-        }),
-    )
+    t::exec(argv)
+        .ppid(ppid)
+        .uid(uid)
+        .cgroup(cgroup)
+        .cwd("/srv")
+        .at(ts, pid)
 }
 
 fn exit(ts: u64, pid: u32, status: u32) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Exit(ExitEvent {
-            status,
-            group_dead: true,
-        }),
-    )
+    t::event(ts, pid, t::exit(status))
 }
 
 /// sshd (snapshot, pid 100) forks bash 200 (uid 1000) which runs `cat /etc/shadow` (300)

@@ -10,7 +10,7 @@ use aftertrace_filter::Filter;
 use aftertrace_inspector::{
     meta::Lookups,
     query::{self, Query},
-    tui::{map_key, Action, Follow, PromptKind, View},
+    tui::{map_key, Action, Effect, Follow, PromptKind, View},
 };
 use capture_format::CaptureReader;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -490,6 +490,41 @@ fn the_dropped_script_is_recovered_and_leads_to_its_process() {
         32611,
         "the shell that wrote it"
     );
+}
+
+/// `w` on Scripts asks for the write as an effect (update touches no file); the terminal
+/// loop's `perform` writes it once, never over an existing file, and reports back.
+#[test]
+fn export_is_an_effect_the_loop_carries_out() {
+    let (mut app, _rx) = loaded(&sample("host-shell.atcap"), 120, 40);
+    app.update(Action::Goto(View::Scripts));
+    app.update(Action::Open(PromptKind::Search));
+    type_text(&mut app, "drop\\.sh");
+    app.update(Action::Submit);
+    app.update(Action::SearchNext);
+    app.update(Action::Export);
+    let mut effects = app.take_effects();
+    assert_eq!(effects.len(), 1);
+    let Some(Effect::Export { path, bytes, .. }) = effects.first_mut() else {
+        panic!("an export: {effects:?}");
+    };
+    assert_eq!(path.to_str(), Some("host-shell-f2.bin"));
+    assert!(!path.exists(), "update wrote nothing itself");
+    assert_eq!(&bytes[..], b"#!/bin/sh\necho hello from a dropped script\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    *path = dir.path().join("host-shell-f2.bin");
+    let effect = effects.remove(0);
+    app.update(effect.clone().perform());
+    let message = app.message.clone().unwrap_or_default();
+    assert!(message.starts_with("wrote 43 bytes to "), "{message}");
+    assert_eq!(
+        std::fs::read(dir.path().join("host-shell-f2.bin")).expect("written"),
+        b"#!/bin/sh\necho hello from a dropped script\n"
+    );
+    app.update(effect.perform());
+    let message = app.message.clone().unwrap_or_default();
+    assert!(message.starts_with("cannot write "), "{message}");
+    assert!(app.take_effects().is_empty());
 }
 
 /// The ids of the rows a reconstruction view shows.

@@ -170,6 +170,39 @@ pub fn interpreter_key(path: &[u8]) -> InterpreterKey {
     key
 }
 
+/// Where attackers make themselves persist: files written there are kept whole. The
+/// kernel programs match a path against these (a prefix, or a suffix); the inspector's
+/// richer classification names every one (a test in aftertrace-analysis checks it).
+pub const PERSISTENCE_PREFIXES: &[&[u8]] = &[
+    b"/etc/cron",
+    b"/var/spool/cron/",
+    b"/etc/systemd/system/",
+    b"/usr/lib/systemd/system/",
+    b"/lib/systemd/system/",
+    b"/etc/init.d/",
+    b"/etc/rc.local",
+    b"/etc/ld.so.preload",
+    b"/etc/profile",
+    b"/etc/bash.bashrc",
+    b"/etc/sudoers",
+];
+pub const PERSISTENCE_SUFFIXES: &[&[u8]] = &[
+    b"/.bashrc",
+    b"/.profile",
+    b"/.bash_profile",
+    b"/.zshrc",
+    b"/authorized_keys",
+    b"/authorized_keys2",
+];
+
+/// Whether the kernel programs keep writes to `path` whole as a persistence location:
+/// the programs' match ([`PERSISTENCE_PREFIXES`], [`PERSISTENCE_SUFFIXES`]), for
+/// userspace and tests.
+pub fn is_persistence_path(path: &[u8]) -> bool {
+    PERSISTENCE_PREFIXES.iter().any(|p| path.starts_with(p))
+        || PERSISTENCE_SUFFIXES.iter().any(|s| path.ends_with(s))
+}
+
 /// What the programs capture for one syscall number of one ABI; an array map per ABI,
 /// filled by userspace from its table at load time.
 #[repr(C)]

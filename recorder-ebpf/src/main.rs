@@ -687,28 +687,8 @@ fn opens_for_write(policy: u32, args: &[u64; 8]) -> bool {
     flags & WRITING != 0
 }
 
-/// Where attackers make themselves persist: files written there are kept whole.
-const PERSISTENCE_PREFIXES: &[&[u8]] = &[
-    b"/etc/cron",
-    b"/var/spool/cron/",
-    b"/etc/systemd/system/",
-    b"/usr/lib/systemd/system/",
-    b"/lib/systemd/system/",
-    b"/etc/init.d/",
-    b"/etc/rc.local",
-    b"/etc/ld.so.preload",
-    b"/etc/profile",
-    b"/etc/bash.bashrc",
-    b"/etc/sudoers",
-];
-const PERSISTENCE_SUFFIXES: &[&[u8]] = &[
-    b"/.bashrc",
-    b"/.profile",
-    b"/.bash_profile",
-    b"/.zshrc",
-    b"/authorized_keys",
-    b"/authorized_keys2",
-];
+// Where attackers make themselves persist: files written there are kept whole.
+use recorder_common::{PERSISTENCE_PREFIXES, PERSISTENCE_SUFFIXES};
 
 /// Whether the path of `len` bytes at `p` (in the scratch) is a persistence location.
 #[inline(always)]

@@ -214,7 +214,7 @@ mod tests {
                 include_str!("../../deploy/container/recorder.toml").to_owned(),
             ),
             ("deploy/kubernetes/base/configmap.yaml", {
-                let cm: serde_yaml::Value = serde_yaml::from_str(include_str!(
+                let cm: serde_norway::Value = serde_norway::from_str(include_str!(
                     "../../deploy/kubernetes/base/configmap.yaml"
                 ))
                 .expect("YAML");

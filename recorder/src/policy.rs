@@ -1,9 +1,11 @@
 //! What the kernel programs capture for each syscall: which arguments point at paths,
-//! buffers, socket addresses or fds, and where each length comes from. Written by name
-//! here and turned into per-ABI arrays (syscall number -> policy) loaded into the
-//! programs' maps, so that the programs stay generic: copy, don't interpret.
+//! buffers, socket addresses or fds, and where each length comes from. Derived from
+//! capture-format's syscall table (`capture_format::syscall_defs`) into per-ABI arrays
+//! (syscall number -> policy) loaded into the programs' maps, so that the programs stay
+//! generic: copy, don't interpret.
 
-use capture_format::{syscall_number, Abi};
+use capture_format::syscall_defs::{Capture, Kernel, Ret, SYSCALLS};
+use capture_format::{syscall_number, Abi, SyscallDef};
 use recorder_common::{
     len_from, param_kind, policy_flags, ParamSpec, SyscallPolicy, MAX_PARAMS, MAX_SYSCALL_NR,
 };
@@ -52,126 +54,65 @@ const fn msg(slot: u8) -> ParamSpec {
     spec(param_kind::MSGHDR, slot, len_from::NONE)
 }
 
-/// (syscall name, policy flags, parameters). Names are looked up in each ABI; a name an
-/// ABI lacks is skipped there. Arguments are in the order of that ABI's calling convention,
-/// which matches for every syscall below.
-const TABLE: &[(&str, u32, &[ParamSpec])] = &[
-    // Data.
-    ("read", 0, &[data_out(1)]),
-    ("write", 0, &[data_in(1, 2)]),
-    ("pread64", 0, &[data_out(1)]),
-    ("pwrite64", 0, &[data_in(1, 2)]),
-    ("readv", 0, &[iov(1, 2)]),
-    ("writev", 0, &[iov(1, 2)]),
-    ("preadv", 0, &[iov(1, 2)]),
-    ("pwritev", 0, &[iov(1, 2)]),
-    ("preadv2", 0, &[iov(1, 2)]),
-    ("pwritev2", 0, &[iov(1, 2)]),
-    // Network.
-    ("sendto", 0, &[data_in(1, 2), addr_in(4, 5)]),
-    ("recvfrom", 0, &[data_out(1), addr_out(4, 5)]),
-    ("sendmsg", 0, &[msg(1)]),
-    ("recvmsg", 0, &[msg(1)]),
-    ("connect", 0, &[addr_in(1, 2)]),
-    ("bind", 0, &[addr_in(1, 2)]),
-    ("accept", 0, &[addr_out(1, 2)]),
-    ("accept4", 0, &[addr_out(1, 2)]),
-    ("getsockname", 0, &[addr_out(1, 2)]),
-    ("getpeername", 0, &[addr_out(1, 2)]),
-    ("socketpair", 0, &[fds(3)]),
-    ("pipe", 0, &[fds(0)]),
-    ("pipe2", 0, &[fds(0)]),
-    // Processes. execve's memory is replaced by the new image: read it at enter.
-    ("execve", policy_flags::AT_ENTER, &[path(0)]),
-    ("execveat", policy_flags::AT_ENTER, &[path(1)]),
-    ("close", policy_flags::CLOSES_FD, &[]),
-    ("dup", policy_flags::DUP_TO_RET, &[]),
-    ("dup2", policy_flags::DUP_TO_ARG1, &[]),
-    ("dup3", policy_flags::DUP_TO_ARG1, &[]),
-    ("fcntl", policy_flags::DUP_TO_RET | policy_flags::FCNTL, &[]),
-    (
-        "fcntl64",
-        policy_flags::DUP_TO_RET | policy_flags::FCNTL,
-        &[],
-    ),
-    ("exit", policy_flags::NO_RETURN, &[]),
-    ("exit_group", policy_flags::NO_RETURN, &[]),
-    // Files.
-    ("open", policy_flags::OPEN_FLAGS_ARG1, &[path(0)]),
-    ("openat", policy_flags::OPEN_FLAGS_ARG2, &[path(1)]),
-    ("openat2", 0, &[path(1)]),
-    ("creat", policy_flags::OPEN_FOR_WRITE, &[path(0)]),
-    ("unlink", 0, &[path(0)]),
-    ("unlinkat", 0, &[path(1)]),
-    ("rename", 0, &[path(0), path(1)]),
-    ("renameat", 0, &[path(1), path(3)]),
-    ("renameat2", 0, &[path(1), path(3)]),
-    ("mkdir", 0, &[path(0)]),
-    ("mkdirat", 0, &[path(1)]),
-    ("rmdir", 0, &[path(0)]),
-    ("chmod", 0, &[path(0)]),
-    ("fchmodat", 0, &[path(1)]),
-    ("fchmodat2", 0, &[path(1)]),
-    ("chown", 0, &[path(0)]),
-    ("lchown", 0, &[path(0)]),
-    ("chown32", 0, &[path(0)]),
-    ("lchown32", 0, &[path(0)]),
-    ("fchownat", 0, &[path(1)]),
-    ("symlink", 0, &[path(0), path(1)]),
-    ("symlinkat", 0, &[path(0), path(2)]),
-    ("link", 0, &[path(0), path(1)]),
-    ("linkat", 0, &[path(1), path(3)]),
-    ("truncate", 0, &[path(0)]),
-    ("truncate64", 0, &[path(0)]),
-    ("chdir", 0, &[path(0)]),
-    ("chroot", 0, &[path(0)]),
-    ("pivot_root", 0, &[path(0), path(1)]),
-    ("mount", 0, &[path(0), path(1), string(2)]),
-    ("umount2", 0, &[path(0)]),
-    ("stat", 0, &[path(0)]),
-    ("lstat", 0, &[path(0)]),
-    ("stat64", 0, &[path(0)]),
-    ("lstat64", 0, &[path(0)]),
-    ("newfstatat", 0, &[path(1)]),
-    ("fstatat64", 0, &[path(1)]),
-    ("statx", 0, &[path(1)]),
-    ("access", 0, &[path(0)]),
-    ("faccessat", 0, &[path(1)]),
-    ("faccessat2", 0, &[path(1)]),
-    ("readlink", 0, &[path(0)]),
-    ("readlinkat", 0, &[path(1)]),
-    ("utimensat", 0, &[path(1)]),
-    ("mknod", 0, &[path(0)]),
-    ("mknodat", 0, &[path(1)]),
-    ("memfd_create", 0, &[string(0)]),
-    // Kernel modules: the parameter string and the module name.
-    ("init_module", 0, &[string(2)]),
-    ("finit_module", 0, &[string(1)]),
-    ("delete_module", 0, &[string(0)]),
-    ("sethostname", 0, &[data_in(0, 1)]),
-];
-
 /// Executables whose processes get their reads kept in full (up to MAX_ITEM per syscall):
 /// shells and script interpreters, by the key `interpreter_key` computes (basename up to
-/// the first digit or dot, so `python3.11` is `python`).
-pub const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "fish", "csh", "tcsh", "python",
-    "perl", "ruby", "node", "nodejs", "php", "lua", "luajit", "tclsh", "pwsh",
-];
+/// the first digit or dot, so `python3.11` is `python`). The inspector's reconstruction
+/// uses the same list.
+pub use capture_format::vocab::INTERPRETERS;
 
-/// The policy array for one ABI, indexed by syscall number.
+/// The kernel's form of what capture-format's syscall table says to copy.
+fn param(c: Capture) -> ParamSpec {
+    match c {
+        Capture::Path(slot) => path(slot),
+        Capture::Str(slot) => string(slot),
+        Capture::DataIn { ptr, len } => data_in(ptr, len),
+        Capture::DataOut(slot) => data_out(slot),
+        Capture::AddrIn { ptr, len } => addr_in(ptr, len),
+        Capture::AddrOut { ptr, len_ptr } => addr_out(ptr, len_ptr),
+        Capture::Fds(slot) => fds(slot),
+        Capture::Iov { ptr, count } => iov(ptr, count),
+        Capture::Msg(slot) => msg(slot),
+    }
+}
+
+/// The kernel's policy flags for one entry of the syscall table.
+fn flags(d: &SyscallDef) -> u32 {
+    let mut f = match d.kernel {
+        Kernel::None => 0,
+        Kernel::Closes => policy_flags::CLOSES_FD,
+        Kernel::DupToRet => policy_flags::DUP_TO_RET,
+        Kernel::DupToArg1 => policy_flags::DUP_TO_ARG1,
+        Kernel::Fcntl => policy_flags::DUP_TO_RET | policy_flags::FCNTL,
+        Kernel::OpenFlagsArg(1) => policy_flags::OPEN_FLAGS_ARG1,
+        Kernel::OpenFlagsArg(2) => policy_flags::OPEN_FLAGS_ARG2,
+        // The programs know these two positions only; the table's test keeps it so.
+        Kernel::OpenFlagsArg(_) => 0,
+        Kernel::OpenForWrite => policy_flags::OPEN_FOR_WRITE,
+    };
+    // execve's memory is replaced by the new image: read it at enter.
+    if d.at_enter() {
+        f |= policy_flags::AT_ENTER;
+    }
+    if d.ret == Ret::None {
+        f |= policy_flags::NO_RETURN;
+    }
+    f
+}
+
+/// The policy array for one ABI, indexed by syscall number: capture-format's syscall
+/// table in the form the programs' maps hold. A name an ABI lacks is skipped there.
 pub fn policies(abi: Abi) -> Vec<SyscallPolicy> {
     let mut out = vec![SyscallPolicy::default(); MAX_SYSCALL_NR as usize];
-    for (name, flags, params) in TABLE {
-        let Some(nr) = syscall_number(abi, name) else {
+    for d in SYSCALLS {
+        let Some(nr) = syscall_number(abi, d.name) else {
             continue;
         };
         let Some(slot) = out.get_mut(nr as usize) else {
             continue;
         };
-        slot.flags = *flags;
-        for (i, p) in params.iter().take(MAX_PARAMS).enumerate() {
-            slot.params[i] = *p;
+        slot.flags = flags(d);
+        for (i, c) in d.capture.iter().take(MAX_PARAMS).enumerate() {
+            slot.params[i] = param(*c);
         }
     }
     out
@@ -182,16 +123,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_names_exist_and_fit() {
-        for (name, _, params) in TABLE {
-            assert!(
-                syscall_number(Abi::X86_64, name).is_some()
-                    || syscall_number(Abi::I386, name).is_some(),
-                "{name} is a syscall in neither ABI"
-            );
-            assert!(params.len() <= MAX_PARAMS, "{name}");
-            for p in *params {
-                assert!(p.slot <= 5, "{name}");
+    fn captures_fit_the_programs() {
+        for d in SYSCALLS {
+            assert!(d.capture.len() <= MAX_PARAMS, "{}", d.name);
+            if let Kernel::OpenFlagsArg(i) = d.kernel {
+                assert!(
+                    matches!(i, 1 | 2),
+                    "{}: the programs read open flags from argument 1 or 2",
+                    d.name
+                );
             }
         }
     }

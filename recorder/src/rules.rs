@@ -66,7 +66,7 @@ impl RuleSet {
     /// Parses rules from YAML; `origin` names the input in errors.
     pub fn parse(yaml: &str, origin: &str) -> Result<Self> {
         let specs: Vec<RuleSpec> =
-            serde_yaml::from_str(yaml).with_context(|| format!("reading rules from {origin}"))?;
+            serde_norway::from_str(yaml).with_context(|| format!("reading rules from {origin}"))?;
         let mut rules = Vec::new();
         for s in specs.into_iter().filter(|s| s.enabled) {
             let filter = match Filter::parse(&s.condition) {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use aftertrace_tests::{inspector_json, podman, repo_root, require_root, target_bin, RECORDER_BIN};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn kubernetes_dir() -> PathBuf {
     repo_root().join("deploy/kubernetes")
@@ -57,7 +57,7 @@ fn manifests_validate_against_the_kubernetes_schemas() {
     // No kustomize binary here: check what it would load. Every resource a kustomization
     // names exists (a file, or a directory with its own kustomization), inside deploy/.
     for k in &kustomizations {
-        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(k).unwrap()).unwrap();
+        let doc: Value = serde_norway::from_str(&std::fs::read_to_string(k).unwrap()).unwrap();
         assert_eq!(doc["kind"], "Kustomization", "{}", k.display());
         let dir = k.parent().unwrap();
         for r in doc["resources"].as_sequence().expect("resources") {
@@ -167,7 +167,7 @@ fn podman_run_args(
     config_dir: &Path,
     name: &str,
 ) -> Vec<String> {
-    let ds: Value = serde_yaml::from_str(
+    let ds: Value = serde_norway::from_str(
         &std::fs::read_to_string(kubernetes_dir().join(variant).join("daemonset.yaml")).unwrap(),
     )
     .unwrap();
@@ -259,7 +259,7 @@ fn podman_run_args(
 /// The base ConfigMap's recorder.toml, with a window short enough for a test and no
 /// built-in rules, in `dir` as the ConfigMap volume would hold it.
 fn write_test_config(dir: &Path) {
-    let cm: Value = serde_yaml::from_str(
+    let cm: Value = serde_norway::from_str(
         &std::fs::read_to_string(kubernetes_dir().join("base/configmap.yaml")).unwrap(),
     )
     .unwrap();
@@ -336,7 +336,7 @@ fn the_daemonset_records_a_neighbour_container(variant: &str) {
     }
 
     // The probes, as kubelet would run them.
-    let ds: Value = serde_yaml::from_str(
+    let ds: Value = serde_norway::from_str(
         &std::fs::read_to_string(kubernetes_dir().join(variant).join("daemonset.yaml")).unwrap(),
     )
     .unwrap();

@@ -11,23 +11,23 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use aftertrace_filter::{Context as _, Filter};
-use capture_format::{BootNs, EventBody};
+use capture_format::BootNs;
 use regex::Regex;
 
 use crate::context::CaptureContext;
 use crate::events::EventRow;
 use crate::procs::{ProcId, ProcessTree};
-use crate::query::state_probe;
 use crate::select::{TimeRange, TimeSpec};
 use crate::style::{printable, shell_words, Style};
 use crate::views::tree_order;
+use aftertrace_analysis::selection::Selection;
 
-use super::data::{spawn_loader, Analysis, Capture};
 use super::layout;
 use super::rows::{
     row_text, spawn_filter, spawn_search, FilterBatch, Generation, GroupCache, RowSet, RowText,
 };
 use crate::reconstruct::Reconstruction;
+use aftertrace_analysis::session::{spawn_loader, Analysis, Capture, LoadEvent};
 
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +183,65 @@ pub enum Action {
         gen: u64,
         pos: Option<u64>,
     },
+    /// An [`Effect`] was carried out: what to tell the user.
+    Done(String),
+}
+
+/// I/O that `update` asks for and the terminal loop carries out, so that `update` stays
+/// pure (and testable with no file system effects).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Write `bytes` to a new file at `path` (never over an existing one).
+    Export {
+        path: PathBuf,
+        bytes: Arc<Vec<u8>>,
+        /// The start of the artifact's sha256, for the message.
+        sha256: String,
+        /// Whether gaps were zero-filled.
+        gaps: bool,
+    },
+}
+
+impl Effect {
+    /// Carries the effect out; the action reports how it went.
+    pub fn perform(self) -> Action {
+        match self {
+            Effect::Export {
+                path,
+                bytes,
+                sha256,
+                gaps,
+            } => {
+                let name = path.display();
+                let result = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes));
+                Action::Done(match result {
+                    Ok(()) => format!(
+                        "wrote {} bytes to {name} (sha256 {sha256}{})",
+                        bytes.len(),
+                        if gaps { "; gaps zero-filled" } else { "" }
+                    ),
+                    Err(e) => format!("cannot write {name}: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// The loader's stages arrive on the UI's own channel, as actions.
+impl From<LoadEvent> for Action {
+    fn from(e: LoadEvent) -> Action {
+        match e {
+            LoadEvent::Opened(c) => Action::Opened(c),
+            LoadEvent::OpenFailed(e) => Action::OpenFailed(e),
+            LoadEvent::Progress { done, total } => Action::Progress { done, total },
+            LoadEvent::Analyzed(a) => Action::Analyzed(a),
+            LoadEvent::Reconstructed(r) => Action::Reconstructed(r),
+        }
+    }
 }
 
 impl std::fmt::Debug for Action {
@@ -308,14 +367,7 @@ impl Follow {
 }
 
 /// A container (or the host) in the Containers view.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContainerRow {
-    /// Index into the metadata's containers; `None` for the host.
-    pub index: Option<usize>,
-    pub processes: usize,
-    pub commands: usize,
-    pub syscalls: u64,
-}
+pub use aftertrace_analysis::selection::ContainerRow;
 
 pub struct SearchState {
     pub text: String,
@@ -349,6 +401,8 @@ pub struct App {
     pub help_top: usize,
     /// A one-line note for the status bar (what just happened).
     pub message: Option<String>,
+    /// I/O asked for by `update`, not yet carried out ([`App::take_effects`]).
+    effects: Vec<Effect>,
     pub width: u16,
     pub height: u16,
     pub quit: bool,
@@ -415,6 +469,7 @@ impl App {
             help: false,
             help_top: 0,
             message: None,
+            effects: Vec::new(),
             width: 80,
             height: 24,
             quit: false,
@@ -597,6 +652,7 @@ impl App {
                 self.content_top = (self.content_top as isize).saturating_add(d).max(0) as usize;
             }
             Action::Export => self.export(),
+            Action::Done(message) => self.message = Some(message),
             Action::JumpContent { forward } => self.jump_content(forward),
             Action::Left
             | Action::Right
@@ -717,47 +773,12 @@ impl App {
     /// these views; `evt.*` and `fd.*` fields select nothing here).
     fn select_recon(&mut self) {
         let Some(r) = self.recon.clone() else { return };
-        let capture = self.capture.clone();
-        let range = self.range;
-        let within = |first: u64| range.is_all() || range.contains(first);
-        let ctx = capture
-            .as_ref()
-            .map(|c| CaptureContext::new(&r.tree, &c.lookups));
-        let filter = self.filter.as_ref();
-        let by_filter = |procs: &[crate::reconstruct::ProcRef], first: u64, last: u64| {
-            let (Some(f), Some(ctx)) = (filter, &ctx) else {
-                return true;
-            };
-            procs.iter().any(|p| {
-                [first, last].iter().any(|&t| {
-                    r.tree.lookup(p.pid, t).is_some() && f.matches(&state_probe(p.pid, t), ctx)
-                })
-            })
-        };
-        let artifact = |a: &crate::reconstruct::Artifact| {
-            within(a.first_ts) && by_filter(&a.processes, a.first_ts, a.last_ts)
-        };
-        self.scripts_rows = (0..r.scripts.len())
-            .filter(|&i| artifact(&r.scripts[i]))
-            .map(|i| (true, i))
-            .chain(
-                (0..r.files.len())
-                    .filter(|&i| !r.files[i].is_script && artifact(&r.files[i]))
-                    .map(|i| (false, i)),
-            )
-            .collect();
-        self.sessions_rows = (0..r.sessions.len())
-            .filter(|&i| {
-                let s = &r.sessions[i];
-                within(s.first_ts) && by_filter(&s.processes, s.first_ts, s.last_ts)
-            })
-            .collect();
-        self.net_rows = (0..r.connections.len())
-            .filter(|&i| {
-                let c = &r.connections[i];
-                within(c.first_ts) && by_filter(&c.processes, c.first_ts, c.last_ts)
-            })
-            .collect();
+        let rows = self
+            .selection()
+            .recon(self.capture.as_ref().map(|c| &c.lookups), &r);
+        self.scripts_rows = rows.scripts;
+        self.sessions_rows = rows.sessions;
+        self.net_rows = rows.connections;
         for (len, list) in [
             (self.scripts_rows.len(), &mut self.scripts),
             (self.sessions_rows.len(), &mut self.sessions),
@@ -1307,8 +1328,9 @@ impl App {
         self.message = Some("every view narrowed to 5 s around the alert (T clears)".into());
     }
 
-    /// Writes the selected artifact's bytes (gaps zero-filled, as `cat` exports them) to
-    /// `CAPTURE-ID.bin` in the current directory, never over an existing file.
+    /// Asks the terminal loop to write the selected artifact's bytes (gaps zero-filled, as
+    /// `cat` exports them) to `CAPTURE-ID.bin` in the current directory, never over an
+    /// existing file: an [`Effect`], so `update` itself does no I/O.
     fn export(&mut self) {
         if self.view != View::Scripts {
             return;
@@ -1319,25 +1341,19 @@ impl App {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "capture".into());
-        let name = format!("{stem}-{}.bin", a.id);
-        let result = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&name)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &a.bytes));
-        self.message = Some(match result {
-            Ok(()) => format!(
-                "wrote {} bytes to {name} (sha256 {}{})",
-                a.bytes.len(),
-                &a.sha256[..a.sha256.len().min(16)],
-                if a.gaps.is_empty() {
-                    ""
-                } else {
-                    "; gaps zero-filled"
-                }
-            ),
-            Err(e) => format!("cannot write {name}: {e}"),
-        });
+        let effect = Effect::Export {
+            path: PathBuf::from(format!("{stem}-{}.bin", a.id)),
+            bytes: Arc::clone(&a.bytes),
+            sha256: a.sha256[..a.sha256.len().min(16)].to_owned(),
+            gaps: !a.gaps.is_empty(),
+        };
+        self.effects.push(effect);
+    }
+
+    /// The effects `update` asked for since the last call, for the terminal loop to carry
+    /// out ([`Effect::perform`]) and report back as actions.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 
     // ------------------------------------------------------------------ prompts
@@ -1732,58 +1748,26 @@ impl App {
 
     // ------------------------------------------------------------------ view contents
 
+    /// The TUI's filter and range, as every front end selects.
+    pub fn selection(&self) -> Selection<'_> {
+        Selection {
+            filter: self.filter.as_ref(),
+            range: self.range,
+        }
+    }
+
     fn select_commands(&self) -> Vec<usize> {
         let (Some(c), Some(a)) = (&self.capture, &self.analysis) else {
             return Vec::new();
         };
-        let ctx = CaptureContext::new(&a.tree, &c.lookups);
-        (0..a.execs.len())
-            .filter(|&i| {
-                let e = &a.execs[i];
-                self.range.contains(e.ts) && self.filter.as_ref().is_none_or(|f| f.matches(e, &ctx))
-            })
-            .collect()
+        self.selection().commands(c, a)
     }
 
     fn container_rows(&self) -> Vec<ContainerRow> {
         let (Some(c), Some(a)) = (&self.capture, &self.analysis) else {
             return Vec::new();
         };
-        let meta = c.reader.metadata();
-        let n = meta.containers.len();
-        let slot = |cgroup: u64| -> usize {
-            c.lookups
-                .container(cgroup)
-                .and_then(|ct| meta.containers.iter().position(|m| m.id == ct.id))
-                .unwrap_or(n)
-        };
-        let mut rows: Vec<ContainerRow> = (0..=n)
-            .map(|i| ContainerRow {
-                index: (i < n).then_some(i),
-                processes: 0,
-                commands: 0,
-                syscalls: 0,
-            })
-            .collect();
-        for p in a.tree.processes() {
-            if !p.alive_during(self.range.since, self.range.until) {
-                continue;
-            }
-            if let Some(ph) = p.current() {
-                rows[slot(ph.image.cgroup_id)].processes += 1;
-            }
-        }
-        for &i in &self.commands_rows {
-            if let Some(EventBody::Exec(x)) = a.execs.get(i).map(|e| &e.body) {
-                rows[slot(x.cgroup_id)].commands += 1;
-            }
-        }
-        for (&cg, &count) in &a.by_cgroup {
-            rows[slot(cg)].syscalls += count;
-        }
-        // Busiest first; the host last among equals.
-        rows.sort_by_key(|r| (std::cmp::Reverse(r.syscalls), r.index.is_none()));
-        rows
+        self.selection().containers(c, a, &self.commands_rows)
     }
 
     fn rebuild_tree(&mut self, keep: Option<ProcId>) {
@@ -1798,27 +1782,10 @@ impl App {
         let tree = &a.tree;
         let keep = keep.or_else(|| self.procs.rows.get(self.procs.list.cursor).map(|r| r.id));
         let n = tree.processes().len();
-        let selecting = self.filter.is_some() || !self.range.is_all();
-        let selected: Vec<bool> = if !selecting {
-            vec![true; n]
-        } else {
-            let ctx = CaptureContext::new(tree, &c.lookups);
-            let (since, until) = (self.range.since, self.range.until);
-            (0..n)
-                .map(|id| {
-                    let p = &tree.processes()[id];
-                    let hit = self.procs.hits.get(id).copied().unwrap_or(false);
-                    hit || (p.alive_during(since, until)
-                        && match &self.filter {
-                            None => true,
-                            Some(f) => (0..p.phases.len()).any(|i| {
-                                p.probe_time(i, since, until)
-                                    .is_some_and(|t| f.matches(&state_probe(p.pid, t), &ctx))
-                            }),
-                        })
-                })
-                .collect()
-        };
+        let hits = &self.procs.hits;
+        let selected = self.selection().processes(tree, &c.lookups, |id| {
+            hits.get(id).copied().unwrap_or(false)
+        });
         let shown = tree.with_ancestors((0..n).filter(|&i| selected[i]));
         let nodes = tree_order(tree, &shown);
         let mut rows = Vec::with_capacity(nodes.len());

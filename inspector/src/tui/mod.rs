@@ -3,7 +3,7 @@
 //! Built the way gitui and yazi are: the state ([`App`]) has no terminal I/O; key presses
 //! are mapped to [`Action`]s (`keys`) that [`App::update`] applies; rendering (`render`)
 //! takes `&App` and only draws; loading, filtering and searching run on background
-//! threads that report as actions over a channel (`data`, `rows`). Only `term` touches the
+//! threads that report as actions over a channel (`aftertrace_analysis::session`, `rows`). Only `term` touches the
 //! terminal. So every screen can be drawn into ratatui's `TestBackend`, and `update` tested
 //! with no terminal at all.
 //!
@@ -12,7 +12,6 @@
 //! directions interleaved) wait for the reconstruction library.
 
 mod app;
-mod data;
 mod keys;
 mod layout;
 mod render;
@@ -26,11 +25,11 @@ use std::time::{Duration, Instant};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
+pub use aftertrace_analysis::session::{Analysis, Capture, Counts};
 pub use app::{
-    Action, App, ContainerRow, EventDetail, EventsState, Follow, ListState, Prompt, PromptKind,
-    TreeRow, View,
+    Action, App, ContainerRow, Effect, EventDetail, EventsState, Follow, ListState, Prompt,
+    PromptKind, TreeRow, View,
 };
-pub use data::{Analysis, Capture, Counts};
 pub use keys::{map_key, KEYS};
 pub use render::draw;
 pub use rows::{RowSet, RowText, Seg, SegRows};

@@ -24,7 +24,7 @@ use crate::style::printable;
 use crate::timefmt::Clock;
 
 use super::app::Action;
-use super::data::{Analysis, Capture};
+use aftertrace_analysis::session::{Analysis, Capture};
 
 /// Which events of one group are rows.
 #[derive(Clone, Debug, PartialEq, Eq)]

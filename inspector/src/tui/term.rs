@@ -99,6 +99,10 @@ fn event_loop(
                     Event::Key(k) => {
                         if let Some(a) = map_key(app, k) {
                             app.update(a);
+                            // What the key asked for (an export's write), then its report.
+                            for effect in app.take_effects() {
+                                app.update(effect.perform());
+                            }
                             dirty = true;
                         }
                     }

@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aftertrace_inspector::tui::{settle, Action, App};
+use capture_format::testing as t;
 use capture_format::{
-    syscall_number, Abi, Alert, Buffer, BufferCut, CaptureWriter, ClockPair, Completion,
-    ContainerInfo, DropEntry, DropLedger, Event, EventBody, ExecEvent, ExitEvent, ForkEvent,
-    HostInfo, Param, ParamValue, ProcessInfo, ProcessSnapshot, SockAddr, SyscallEvent, UserInfo,
-    UsersAndGroups, WriterOptions,
+    Alert, CaptureWriter, ClockPair, ContainerInfo, DropEntry, DropLedger, Event, HostInfo, Param,
+    ParamValue, ProcessInfo, ProcessSnapshot, SockAddr, UserInfo, UsersAndGroups, WriterOptions,
 };
 
 pub const CONTAINER: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
@@ -22,81 +21,31 @@ pub const T0: u64 = 1_000_000_000;
 const GETPID: u32 = 39;
 const OPENAT: u32 = 257;
 
-fn ev(ts: u64, pid: u32, body: EventBody) -> Event {
-    Event {
-        ts,
-        cpu: 0,
-        pid,
-        tid: pid,
-        body,
-    }
-}
-
 fn syscall(ts: u64, pid: u32, nr: u32, cgroup: u64, path: Option<&str>, ret: i64) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Syscall(SyscallEvent {
-            nr,
-            abi: Abi::X86_64,
-            completion: Completion::Complete,
-            args: [0xffff_ff9c, 0, 0, 0, 0, 0],
-            ret: Some(ret),
-            duration_ns: Some(1500),
-            cgroup_id: cgroup,
-            params: path
-                .map(|p| {
-                    vec![Param {
-                        slot: 1,
-                        value: ParamValue::Path(p.as_bytes().to_vec()),
-                    }]
-                })
-                .unwrap_or_default(),
-        }),
-    )
+    t::sys_nr(nr)
+        .args(&[0xffff_ff9c])
+        .ret(ret)
+        .duration(1500)
+        .cgroup(cgroup)
+        .params(path.map(|p| t::path(1, p)))
+        .at(ts, pid)
 }
 
 fn exec(ts: u64, pid: u32, ppid: u32, argv: &[&str], uid: u32, cgroup: u64) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Exec(ExecEvent {
-            filename: format!("/usr/bin/{}", argv[0]).into_bytes(),
-            argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            argv_truncated: false,
-            ppid,
-            uid,
-            gid: uid,
-            euid: uid,
-            egid: uid,
-            cgroup_id: cgroup,
-            exe: None,
-            cwd: Some(b"/root".to_vec()),
-        }),
-    )
+    t::exec(argv)
+        .ppid(ppid)
+        .uid(uid)
+        .cgroup(cgroup)
+        .cwd("/root")
+        .at(ts, pid)
 }
 
 fn fork(ts: u64, pid: u32, child: u32, cgroup: u64) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Fork(ForkEvent {
-            child_pid: child,
-            child_tid: child,
-            cgroup_id: cgroup,
-        }),
-    )
+    t::event(ts, pid, t::fork(child, cgroup))
 }
 
 fn exit(ts: u64, pid: u32, status: u32) -> Event {
-    ev(
-        ts,
-        pid,
-        EventBody::Exit(ExitEvent {
-            status,
-            group_dead: true,
-        }),
-    )
+    t::event(ts, pid, t::exit(status))
 }
 
 /// The events of [`write_capture`], in time order.
@@ -155,33 +104,17 @@ fn sys(
     cgroup: u64,
     params: Vec<Param>,
 ) -> Event {
-    let mut a = [0u64; 6];
-    a[..args.len()].copy_from_slice(args);
-    ev(
-        ts,
-        pid,
-        EventBody::Syscall(SyscallEvent {
-            nr: syscall_number(Abi::X86_64, name).expect("a syscall"),
-            abi: Abi::X86_64,
-            completion: Completion::Complete,
-            args: a,
-            ret: Some(ret),
-            duration_ns: Some(1000),
-            cgroup_id: cgroup,
-            params,
-        }),
-    )
+    t::sys(name)
+        .args(args)
+        .ret(ret)
+        .duration(1000)
+        .cgroup(cgroup)
+        .params(params)
+        .at(ts, pid)
 }
 
 fn data(d: &[u8]) -> Vec<Param> {
-    vec![Param {
-        slot: 1,
-        value: ParamValue::Buffer(Buffer {
-            data: d.to_vec(),
-            original_len: d.len() as u64,
-            cut: BufferCut::Whole,
-        }),
-    }]
+    vec![t::buffer(1, d, d.len() as u64)]
 }
 
 fn write(ts: u64, pid: u32, fd: u64, d: &[u8], cgroup: u64) -> Event {

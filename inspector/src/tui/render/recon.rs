@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::reconstruct::render::gaps_text;
+use crate::output::reconstruct::gaps_text;
 use ratatui::style::{Color, Style};
 
 use crate::reconstruct::{Artifact, Connection, Gap, Session};

@@ -13,7 +13,7 @@ use crate::{
     context::CaptureContext,
     procs::comm_of,
     style::{pad, printable, Style},
-    syscall_sig::{self, signature, ArgType},
+    syscall_sig::{self, signature_of, ArgType},
 };
 
 /// One event, as `events --json` prints it (schema in the README).
@@ -176,7 +176,7 @@ impl EventRow {
                     Completion::ExitOnly => "exit_only",
                 });
                 row.duration_ns = s.duration_ns;
-                match signature(&name) {
+                match signature_of(s.abi, s.nr) {
                     Some(sig) => {
                         for (i, (arg, ty)) in sig.iter().enumerate() {
                             let param = s

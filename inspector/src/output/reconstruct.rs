@@ -6,16 +6,12 @@ use std::io::{self, Write};
 
 use capture_format::CaptureReader;
 
-use super::{Artifact, Connection, Gap, Reconstruction, Session};
+use super::{emit, json_line, Format};
 use crate::meta::Lookups;
 use crate::procs::ProcId;
 use crate::style::{pad, printable, Style};
 use crate::views::{tree_line, tree_order};
-
-fn json_line(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
-}
+use aftertrace_analysis::reconstruct::{Artifact, Connection, Gap, Reconstruction, Session};
 
 /// `s` cut to `n` characters, with an ellipsis when cut.
 fn brief(s: &str, n: usize) -> String {
@@ -37,7 +33,7 @@ pub fn gaps_text(gaps: &[Gap]) -> String {
     gaps.iter()
         .map(|g| match (g.offset, g.len) {
             (Some(o), Some(l)) => format!("{o}..{} ({l} B, {})", o + l, g.cause.as_str()),
-            (Some(0), None) if g.cause == super::Cause::Missing => {
+            (Some(0), None) if g.cause == aftertrace_analysis::reconstruct::Cause::Missing => {
                 "before 0: earlier content of unknown length (missing)".into()
             }
             (Some(o), None) => format!("from {o} on, length unknown ({})", g.cause.as_str()),
@@ -175,25 +171,19 @@ fn artifact_block(a: &Artifact, style: Style, out: &mut dyn Write) -> io::Result
 }
 
 /// `scripts`: every selected script, in time order.
-pub fn scripts(
-    r: &Reconstruction,
-    json: bool,
-    style: Style,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub fn scripts(r: &Reconstruction, format: Format, out: &mut dyn Write) -> io::Result<()> {
     for a in r.scripts.iter().filter(|a| a.selected) {
-        if json {
-            json_line(out, a)?;
-        } else {
+        emit(out, format, a, |out, style| {
             artifact_block(a, style, out)?;
-            writeln!(out)?;
-        }
+            writeln!(out)
+        })?;
     }
     Ok(())
 }
 
 /// `files`: every selected file written during the capture.
-pub fn files(r: &Reconstruction, json: bool, style: Style, out: &mut dyn Write) -> io::Result<()> {
+pub fn files(r: &Reconstruction, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    let (json, style) = (format.is_json(), format.style());
     if !json {
         let header = format!(
             "{:<5} {:>9} {:<10} {:<12} {:<32} PATH",
@@ -292,10 +282,10 @@ fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<(
         };
         let mut marks = Vec::new();
         match l.end {
-            super::LineEnd::Interrupt => marks.push("^C"),
-            super::LineEnd::Eof => marks.push("^D"),
-            super::LineEnd::None => marks.push("no Enter"),
-            super::LineEnd::Enter => {}
+            aftertrace_analysis::reconstruct::lines::LineEnd::Interrupt => marks.push("^C"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::Eof => marks.push("^D"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::None => marks.push("no Enter"),
+            aftertrace_analysis::reconstruct::lines::LineEnd::Enter => {}
         }
         if l.approximate {
             marks.push("edited with cursor keys or completion: approximate");
@@ -321,19 +311,12 @@ fn session_block(s: &Session, style: Style, out: &mut dyn Write) -> io::Result<(
 }
 
 /// `sessions`: every selected terminal session.
-pub fn sessions(
-    r: &Reconstruction,
-    json: bool,
-    style: Style,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub fn sessions(r: &Reconstruction, format: Format, out: &mut dyn Write) -> io::Result<()> {
     for s in r.sessions.iter().filter(|s| s.selected) {
-        if json {
-            json_line(out, s)?;
-        } else {
+        emit(out, format, s, |out, style| {
             session_block(s, style, out)?;
-            writeln!(out)?;
-        }
+            writeln!(out)
+        })?;
     }
     Ok(())
 }
@@ -379,7 +362,8 @@ fn conn_line(c: &Connection) -> String {
 }
 
 /// `net`: every selected connection.
-pub fn net(r: &Reconstruction, json: bool, style: Style, out: &mut dyn Write) -> io::Result<()> {
+pub fn net(r: &Reconstruction, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    let (json, style) = (format.is_json(), format.style());
     if !json {
         let header = format!(
             "{:<5} {:<30} {:<5} {:<8} {:<22} {:<22} {:>8} {:>8} {:<12} PROCESS",

@@ -1,6 +1,8 @@
-//! What the TUI knows about the capture, and the background thread that learns it.
+//! A front end's session: what is known about the capture, and the background thread that
+//! learns it, reporting each stage as a [`LoadEvent`] (the TUI's loading screen and views
+//! are fed by these; another front end can use the same stages).
 //!
-//! Two stages, each sent to the UI as soon as it is ready:
+//! Stages, each sent as soon as it is ready:
 //! 1. [`Capture`]: the file opened and framed (metadata, chunk index). Cheap: no chunk is
 //!    decoded, so the first screen (the Overview from the index) appears at once.
 //! 3. after it, the reconstruction (`crate::reconstruct`): scripts and files, terminal
@@ -21,10 +23,9 @@ use crate::commands::Command;
 use crate::meta::Lookups;
 use crate::open::open;
 use crate::procs::ProcessTree;
+use crate::reconstruct::Reconstruction;
 use crate::scan::{self, Group, Plan, TreeNeed};
 use crate::select::{window_start, TimeRange};
-
-use super::app::Action;
 
 /// The opened capture: everything known without decoding a chunk.
 pub struct Capture {
@@ -195,37 +196,55 @@ fn part_of(events: &[Event]) -> Part {
     }
 }
 
-/// Opens `path` and analyses it on a background thread, reporting to `tx`: `Opened` (or
-/// `OpenFailed`), `Progress` as the pass goes, then `Analyzed`. Setting `cancel` stops the
-/// pass at the next group.
-pub fn spawn_loader(path: PathBuf, tx: Sender<Action>, cancel: Arc<AtomicBool>) {
+/// What the loading thread reports, in this order: `Opened` (or `OpenFailed`), `Progress`
+/// as the pass goes, `Analyzed`, then `Reconstructed`.
+pub enum LoadEvent {
+    Opened(Arc<Capture>),
+    OpenFailed(String),
+    /// Events scanned so far of the index's total.
+    Progress {
+        done: u64,
+        total: u64,
+    },
+    Analyzed(Arc<Analysis>),
+    Reconstructed(Arc<Reconstruction>),
+}
+
+/// Opens `path` and analyses it on a background thread, reporting each [`LoadEvent`] to
+/// `tx` (as the front end's own message type, so one channel carries both). Setting
+/// `cancel` stops the pass at the next group; so does the receiver going away.
+pub fn spawn_loader<T>(path: PathBuf, tx: Sender<T>, cancel: Arc<AtomicBool>)
+where
+    T: From<LoadEvent> + Send + 'static,
+{
     let report = tx.clone();
     let spawned = std::thread::Builder::new()
         .name("aftertrace-load".into())
         .spawn(move || load(&path, &tx, &cancel));
     if let Err(e) = spawned {
-        let _ = report.send(Action::OpenFailed(format!(
+        let _ = report.send(T::from(LoadEvent::OpenFailed(format!(
             "cannot start the loading thread: {e}"
-        )));
+        ))));
     }
 }
 
-fn load(path: &Path, tx: &Sender<Action>, cancel: &AtomicBool) {
+fn load<T: From<LoadEvent>>(path: &Path, tx: &Sender<T>, cancel: &AtomicBool) {
+    let send = |e: LoadEvent| tx.send(T::from(e)).is_ok();
     let reader = match open(path) {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Action::OpenFailed(e.to_string()));
+            send(LoadEvent::OpenFailed(e.to_string()));
             return;
         }
     };
     let capture = Arc::new(Capture::new(path, reader));
-    if tx.send(Action::Opened(Arc::clone(&capture))).is_err() {
+    if !send(LoadEvent::Opened(Arc::clone(&capture))) {
         return;
     }
-    let Some(analysis) = analyse(&capture, tx, cancel) else {
+    let Some(analysis) = analyse(&capture, &send, cancel) else {
         return;
     };
-    if tx.send(Action::Analyzed(Arc::new(analysis))).is_err() || cancel.load(Ordering::Relaxed) {
+    if !send(LoadEvent::Analyzed(Arc::new(analysis))) || cancel.load(Ordering::Relaxed) {
         return;
     }
     // Scripts and files, sessions, connections: a replay of every record (its own pass).
@@ -236,11 +255,15 @@ fn load(path: &Path, tx: &Sender<Action>, cancel: &AtomicBool) {
         TimeRange::default(),
         |_| {},
     );
-    let _ = tx.send(Action::Reconstructed(Arc::new(recon)));
+    send(LoadEvent::Reconstructed(Arc::new(recon)));
 }
 
 /// The full pass; `None` when cancelled.
-fn analyse(capture: &Capture, tx: &Sender<Action>, cancel: &AtomicBool) -> Option<Analysis> {
+fn analyse(
+    capture: &Capture,
+    send: &dyn Fn(LoadEvent) -> bool,
+    cancel: &AtomicBool,
+) -> Option<Analysis> {
     let reader = &capture.reader;
     let plan = Plan {
         range: TimeRange::default(),
@@ -274,7 +297,7 @@ fn analyse(capture: &Capture, tx: &Sender<Action>, cancel: &AtomicBool) -> Optio
             // A message per percent at most.
             if counts.events - last_sent >= total / 100 {
                 last_sent = counts.events;
-                let _ = tx.send(Action::Progress {
+                send(LoadEvent::Progress {
                     done: counts.events,
                     total,
                 });

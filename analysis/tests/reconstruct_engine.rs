@@ -3,13 +3,11 @@
 //! they leave, close-on-exec, pipes read one byte at a time by an interpreter, scripts an
 //! interpreter read, connections, terminals.
 
-use aftertrace_inspector::meta::Lookups;
-use aftertrace_inspector::reconstruct::engine::{Direction, Engine, ReadSource};
-use aftertrace_inspector::reconstruct::{Cause, Gap};
-use capture_format::{
-    syscall_number, Abi, Buffer, BufferCut, Completion, Event, EventBody, ExecEvent, ExitEvent,
-    ForkEvent, Metadata, Param, ParamValue, SockAddr, SyscallEvent,
-};
+use aftertrace_analysis::meta::Lookups;
+use aftertrace_analysis::reconstruct::engine::{Direction, Engine, ReadSource};
+use aftertrace_analysis::reconstruct::{Cause, Gap};
+use capture_format::testing as t;
+use capture_format::{Event, EventBody, Metadata, Param, ParamValue, SockAddr};
 
 const O_WRONLY: u64 = 1;
 const O_CREAT: u64 = 0o100;
@@ -24,27 +22,7 @@ struct Seq {
     events: Vec<Event>,
 }
 
-fn path(slot: u8, p: &str) -> Param {
-    Param {
-        slot,
-        value: ParamValue::Path(p.as_bytes().to_vec()),
-    }
-}
-
-fn buf(slot: u8, data: &[u8], len: u64) -> Param {
-    Param {
-        slot,
-        value: ParamValue::Buffer(Buffer {
-            data: data.to_vec(),
-            original_len: len,
-            cut: if (data.len() as u64) < len {
-                BufferCut::Snaplen
-            } else {
-                BufferCut::Whole
-            },
-        }),
-    }
-}
+use capture_format::testing::{buffer as buf, path};
 
 impl Seq {
     fn new() -> Seq {
@@ -56,13 +34,7 @@ impl Seq {
 
     fn push(&mut self, pid: u32, body: EventBody) -> &mut Self {
         self.ts += 1;
-        self.events.push(Event {
-            ts: self.ts,
-            cpu: 0,
-            pid,
-            tid: pid,
-            body,
-        });
+        self.events.push(t::event(self.ts, pid, body));
         self
     }
 
@@ -74,61 +46,26 @@ impl Seq {
         ret: i64,
         params: Vec<Param>,
     ) -> &mut Self {
-        let mut a = [0u64; 6];
-        a[..args.len()].copy_from_slice(args);
-        self.push(
-            pid,
-            EventBody::Syscall(SyscallEvent {
-                nr: syscall_number(Abi::X86_64, name).expect("a syscall"),
-                abi: Abi::X86_64,
-                completion: Completion::Complete,
-                args: a,
-                ret: Some(ret),
-                duration_ns: Some(1),
-                cgroup_id: 0,
-                params,
-            }),
-        )
+        let body = t::sys(name)
+            .args(args)
+            .ret(ret)
+            .duration(1)
+            .params(params)
+            .body();
+        self.push(pid, body)
     }
 
     fn exec(&mut self, pid: u32, filename: &str, argv: &[&str]) -> &mut Self {
-        self.push(
-            pid,
-            EventBody::Exec(ExecEvent {
-                filename: filename.as_bytes().to_vec(),
-                argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
-                argv_truncated: false,
-                ppid: 1,
-                uid: 0,
-                gid: 0,
-                euid: 0,
-                egid: 0,
-                cgroup_id: 0,
-                exe: None,
-                cwd: Some(b"/tmp".to_vec()),
-            }),
-        )
+        let body = t::exec(argv).filename(filename).cwd("/tmp").body();
+        self.push(pid, body)
     }
 
     fn fork(&mut self, parent: u32, child: u32) -> &mut Self {
-        self.push(
-            parent,
-            EventBody::Fork(ForkEvent {
-                child_pid: child,
-                child_tid: child,
-                cgroup_id: 0,
-            }),
-        )
+        self.push(parent, t::fork(child, 0))
     }
 
     fn exit(&mut self, pid: u32) -> &mut Self {
-        self.push(
-            pid,
-            EventBody::Exit(ExitEvent {
-                status: 0,
-                group_dead: true,
-            }),
-        )
+        self.push(pid, t::exit(0))
     }
 
     fn openat(&mut self, pid: u32, p: &str, flags: u64, fd: i64) -> &mut Self {
@@ -178,7 +115,7 @@ impl Seq {
     }
 }
 
-fn export(c: &aftertrace_inspector::reconstruct::Content) -> (Vec<u8>, Vec<Gap>) {
+fn export(c: &aftertrace_analysis::reconstruct::Content) -> (Vec<u8>, Vec<Gap>) {
     c.export()
 }
 

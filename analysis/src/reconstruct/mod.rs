@@ -9,7 +9,6 @@
 //! - [`content`]: sparse content at offsets with named holes ([`Gap`]s): never glued.
 //! - [`classify`]: interpreters and their program source, persistence paths, paths.
 //! - [`lines`]: typed lines from terminal input, with line editing applied.
-//! - [`render`]: the text, JSON and Markdown views.
 //!
 //! Every artifact has an id that stays the same whatever the query selects: `fN` a file
 //! written during the capture (one generation: a truncation starts a new one), `rN` what
@@ -20,7 +19,6 @@ pub mod classify;
 pub mod content;
 pub mod engine;
 pub mod lines;
-pub mod render;
 pub mod transcript;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +26,7 @@ use std::sync::Arc;
 
 use aftertrace_filter::Filter;
 use base64::Engine as _;
-use capture_format::{syscall_number, Abi, CaptureReader, Event, EventBody, Records, SockAddr};
+use capture_format::{syscall_def_of, Abi, CaptureReader, Event, EventBody, Records, SockAddr};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -402,78 +400,12 @@ impl Reconstruction {
     }
 }
 
-/// Which syscalls the replay needs, per ABI, indexed by number.
+/// Per syscall number of `abi`: whether the replay follows it (its class in
+/// capture-format's syscall table is one [`capture_format::Class::replayed`] names).
 fn relevant_table(abi: Abi) -> Vec<bool> {
-    const NAMES: &[&str] = &[
-        "open",
-        "openat",
-        "openat2",
-        "creat",
-        "close",
-        "close_range",
-        "dup",
-        "dup2",
-        "dup3",
-        "fcntl",
-        "fcntl64",
-        "pipe",
-        "pipe2",
-        "socket",
-        "socketpair",
-        "connect",
-        "bind",
-        "listen",
-        "accept",
-        "accept4",
-        "getsockname",
-        "getpeername",
-        "read",
-        "readv",
-        "recvfrom",
-        "recvmsg",
-        "pread64",
-        "preadv",
-        "preadv2",
-        "write",
-        "writev",
-        "sendto",
-        "sendmsg",
-        "pwrite64",
-        "pwritev",
-        "pwritev2",
-        "sendfile",
-        "sendfile64",
-        "splice",
-        "copy_file_range",
-        "lseek",
-        "ftruncate",
-        "truncate",
-        "chmod",
-        "fchmodat",
-        "fchmodat2",
-        "fchmod",
-        "rename",
-        "renameat",
-        "renameat2",
-        "unlink",
-        "unlinkat",
-        "mkdir",
-        "mkdirat",
-        "chdir",
-        "fchdir",
-        "ioctl",
-        "mknod",
-        "mknodat",
-    ];
-    let mut t = vec![false; 1024];
-    for n in NAMES {
-        if let Some(nr) = syscall_number(abi, n) {
-            if let Some(slot) = t.get_mut(nr as usize) {
-                *slot = true;
-            }
-        }
-    }
-    t
+    (0..1024)
+        .map(|nr| syscall_def_of(abi, nr).is_some_and(|d| d.class.replayed()))
+        .collect()
 }
 
 /// Replays the capture and returns what it recovered. `filter` and `range` decide which

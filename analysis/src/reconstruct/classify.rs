@@ -3,15 +3,10 @@
 //! resolved against a working directory.
 
 /// The interpreters whose input is a program, by the key [`interpreter_key`] gives (the
-/// recorder keeps these processes' reads and writes whole, up to 8 KiB per syscall).
-pub const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "fish", "csh", "tcsh", "python",
-    "perl", "ruby", "node", "nodejs", "php", "lua", "luajit", "tclsh", "pwsh",
-];
-
-const SHELLS: &[&str] = &[
-    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox", "fish", "csh", "tcsh",
-];
+/// recorder keeps these processes' reads and writes whole, up to 8 KiB per syscall): one
+/// list with the recorder's, in capture-format's vocabulary.
+pub use capture_format::vocab::INTERPRETERS;
+use capture_format::vocab::SHELLS;
 
 pub fn basename(path: &[u8]) -> &[u8] {
     match path.iter().rposition(|&c| c == b'/') {
@@ -407,6 +402,58 @@ mod tests {
         assert!(is_pseudo(b"/proc/self/fd/1"));
         assert!(is_tty_path(b"/dev/pts/3"));
         assert!(!is_tty_path(b"/dev/tty"));
+    }
+
+    /// The kernel keeps writes to its persistence locations whole; the reconstruction
+    /// must name each such file as persistence, or the full payload goes unexplained.
+    #[test]
+    fn the_kernels_persistence_locations_are_named_here() {
+        let samples: &[&str] = &[
+            "/etc/crontab",
+            "/etc/cron.d/job",
+            "/etc/cron.daily/job",
+            "/var/spool/cron/crontabs/root",
+            "/etc/systemd/system/x.service",
+            "/usr/lib/systemd/system/x.service",
+            "/lib/systemd/system/x.service",
+            "/etc/init.d/x",
+            "/etc/rc.local",
+            "/etc/ld.so.preload",
+            "/etc/profile",
+            "/etc/profile.d/x.sh",
+            "/etc/bash.bashrc",
+            "/etc/sudoers",
+            "/etc/sudoers.d/x",
+            "/root/.bashrc",
+            "/home/bob/.profile",
+            "/home/bob/.bash_profile",
+            "/root/.zshrc",
+            "/root/.ssh/authorized_keys",
+            "/home/bob/.ssh/authorized_keys2",
+        ];
+        for p in samples {
+            let p = p.as_bytes();
+            if recorder_common::is_persistence_path(p) {
+                assert!(persistence(p).is_some(), "{}", String::from_utf8_lossy(p));
+            }
+        }
+        // Every kernel entry is exercised by a sample above.
+        let hit = |f: &dyn Fn(&[u8]) -> bool| samples.iter().any(|s| f(s.as_bytes()));
+        for pre in recorder_common::PERSISTENCE_PREFIXES {
+            assert!(
+                hit(&|s| s.starts_with(pre)),
+                "{}",
+                String::from_utf8_lossy(pre)
+            );
+        }
+        for suf in recorder_common::PERSISTENCE_SUFFIXES {
+            assert!(
+                hit(&|s| s.ends_with(suf)),
+                "{}",
+                String::from_utf8_lossy(suf)
+            );
+        }
+        assert!(!recorder_common::is_persistence_path(b"/tmp/x"));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use capture_format::{
-    syscall_name, Buffer, BufferCut, Event, EventBody, ExecEvent, FdKind, Param, ParamValue,
-    SockAddr, SyscallEvent,
+    syscall_def_of, syscall_name, Buffer, BufferCut, Class, Event, EventBody, ExecEvent, FdKind,
+    Param, ParamValue, SockAddr, SyscallEvent,
 };
 
 use super::classify::{self, Mode};
@@ -759,14 +759,17 @@ impl<'a> Engine<'a> {
     }
 
     fn syscall(&mut self, e: &Event, s: &SyscallEvent, ret: i64, selected: bool) {
-        let Some(name) = syscall_name(s.abi, s.nr) else {
+        // The class (capture-format's syscall table) says what the call does; the name
+        // tells apart the variants of one class where their arguments differ.
+        let Some(def) = syscall_def_of(s.abi, s.nr) else {
             return;
         };
+        let name = def.name;
         let a = s.args;
         let pid = e.pid;
         let ts = e.ts;
-        match name {
-            "open" | "openat" | "openat2" | "creat" => {
+        match def.class {
+            Class::Open => {
                 let (dirfd, slot, flags) = match name {
                     "open" => (AT_FDCWD, 0, a[1]),
                     "creat" => (AT_FDCWD, 0, 1 | O_CREAT | O_TRUNC),
@@ -779,8 +782,8 @@ impl<'a> Engine<'a> {
                 let path = self.at_path(pid, dirfd, path);
                 self.open(pid, ts, fd_arg(ret as u64), path, flags, selected);
             }
-            "close" => self.close(pid, fd_arg(a[0]), ts),
-            "close_range" => {
+            Class::Close if name == "close" => self.close(pid, fd_arg(a[0]), ts),
+            Class::Close => {
                 let (first, last) = (a[0] as u32, a[1] as u32);
                 let fds: Vec<i32> = self
                     .procs
@@ -803,16 +806,14 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            "dup" => self.dup(pid, fd_arg(a[0]), fd_arg(ret as u64), false, ts),
-            "dup2" => self.dup(pid, fd_arg(a[0]), fd_arg(ret as u64), false, ts),
-            "dup3" => self.dup(
+            Class::Dup => self.dup(
                 pid,
                 fd_arg(a[0]),
                 fd_arg(ret as u64),
-                a[2] & O_CLOEXEC != 0,
+                name == "dup3" && a[2] & O_CLOEXEC != 0,
                 ts,
             ),
-            "fcntl" | "fcntl64" => match a[1] {
+            Class::Fcntl => match a[1] {
                 0 => self.dup(pid, fd_arg(a[0]), fd_arg(ret as u64), false, ts),
                 1030 => self.dup(pid, fd_arg(a[0]), fd_arg(ret as u64), true, ts),
                 2 => {
@@ -827,7 +828,7 @@ impl<'a> Engine<'a> {
                 }
                 _ => {}
             },
-            "pipe" | "pipe2" => {
+            Class::Pipe => {
                 let Some(ParamValue::Fds(fds)) = param(s, 0) else {
                     return;
                 };
@@ -841,7 +842,7 @@ impl<'a> Engine<'a> {
                 self.install(pid, r, ro, cloexec, ts);
                 self.install(pid, w, wo, cloexec, ts);
             }
-            "socket" => {
+            Class::Socket if name == "socket" => {
                 let ns = self.ns(pid);
                 let c = Conn::new(
                     ns.clone(),
@@ -853,7 +854,7 @@ impl<'a> Engine<'a> {
                 let o = self.new_ofd(Kind::Socket(self.conns.len() - 1), &ns, None);
                 self.install(pid, fd_arg(ret as u64), o, a[1] & O_CLOEXEC != 0, ts);
             }
-            "socketpair" => {
+            Class::Socket => {
                 let Some(ParamValue::Fds(fds)) = param(s, 3) else {
                     return;
                 };
@@ -871,7 +872,7 @@ impl<'a> Engine<'a> {
                     self.install(pid, fd, o, a[1] & O_CLOEXEC != 0, ts);
                 }
             }
-            "connect" => {
+            Class::Endpoint if name == "connect" => {
                 let Some(c) = self.conn_of(pid, fd_arg(a[0])) else {
                     return;
                 };
@@ -896,12 +897,12 @@ impl<'a> Engine<'a> {
                 add_actor(&mut conn.actors, pid, &image);
                 conn.touch.touch(ts, pid, selected);
             }
-            "bind" => {
+            Class::Endpoint if name == "bind" => {
                 if let Some(c) = self.conn_of(pid, fd_arg(a[0])) {
                     self.conns[c].local = addr_param(s).cloned();
                 }
             }
-            "listen" => {
+            Class::Endpoint if name == "listen" => {
                 if let Some(c) = self.conn_of(pid, fd_arg(a[0])) {
                     let image = self.proc_mut(pid).image.clone();
                     let conn = &mut self.conns[c];
@@ -911,7 +912,7 @@ impl<'a> Engine<'a> {
                     conn.touch.touch(ts, pid, selected);
                 }
             }
-            "accept" | "accept4" => {
+            Class::Endpoint if name.starts_with("accept") => {
                 let Some(l) = self.conn_of(pid, fd_arg(a[0])) else {
                     return;
                 };
@@ -934,7 +935,7 @@ impl<'a> Engine<'a> {
                 let cloexec = name == "accept4" && a[3] & O_CLOEXEC != 0;
                 self.install(pid, fd_arg(ret as u64), o, cloexec, ts);
             }
-            "getsockname" | "getpeername" => {
+            Class::Endpoint => {
                 let (Some(c), Some(addr)) = (self.conn_of(pid, fd_arg(a[0])), addr_param(s)) else {
                     return;
                 };
@@ -945,19 +946,16 @@ impl<'a> Engine<'a> {
                     conn.remote = Some(addr.clone());
                 }
             }
-            "read" | "readv" | "recvfrom" | "recvmsg" => {
-                self.read(pid, ts, fd_arg(a[0]), None, s, ret as u64, selected)
+            // pread64, preadv, preadv2 (and the pwrite family) name their offset in a[3].
+            Class::Read => {
+                let at = name.starts_with("pread").then_some(a[3]);
+                self.read(pid, ts, fd_arg(a[0]), at, s, ret as u64, selected)
             }
-            "pread64" | "preadv" | "preadv2" => {
-                self.read(pid, ts, fd_arg(a[0]), Some(a[3]), s, ret as u64, selected)
+            Class::Write => {
+                let at = name.starts_with("pwrite").then_some(a[3]);
+                self.write(pid, ts, fd_arg(a[0]), at, s, ret as u64, selected)
             }
-            "write" | "writev" | "sendto" | "sendmsg" => {
-                self.write(pid, ts, fd_arg(a[0]), None, s, ret as u64, selected)
-            }
-            "pwrite64" | "pwritev" | "pwritev2" => {
-                self.write(pid, ts, fd_arg(a[0]), Some(a[3]), s, ret as u64, selected)
-            }
-            "sendfile" | "sendfile64" | "splice" | "copy_file_range" => {
+            Class::Transfer => {
                 // The data moves inside the kernel: the records do not carry it.
                 let (fd_in, fd_out) = match name {
                     "sendfile" | "sendfile64" => (fd_arg(a[1]), fd_arg(a[0])),
@@ -999,17 +997,17 @@ impl<'a> Engine<'a> {
                 };
                 self.write(pid, ts, fd_out, None, &copied, ret as u64, selected);
             }
-            "lseek" => {
+            Class::Seek => {
                 if let Some(o) = self.fd(pid, fd_arg(a[0])) {
                     self.ofds[o].offset = Some(ret as u64);
                 }
             }
-            "ftruncate" => {
+            Class::Truncate if name == "ftruncate" => {
                 if let Some(o) = self.fd(pid, fd_arg(a[0])) {
                     self.truncate_ofd(o, a[1], ts, pid, selected);
                 }
             }
-            "truncate" => {
+            Class::Truncate => {
                 let Some(path) = path_param(s, 0) else { return };
                 let path = self.at_path(pid, AT_FDCWD, path);
                 let ns = self.ns(pid);
@@ -1018,7 +1016,7 @@ impl<'a> Engine<'a> {
                     self.files[g].touch.touch(ts, pid, selected);
                 }
             }
-            "chmod" | "fchmodat" | "fchmodat2" | "fchmod" => {
+            Class::Chmod => {
                 let (gen, mode) = match name {
                     "fchmod" => (
                         self.fd(pid, fd_arg(a[0]))
@@ -1051,7 +1049,7 @@ impl<'a> Engine<'a> {
                     self.files[g].touch.touch(ts, pid, selected);
                 }
             }
-            "rename" | "renameat" | "renameat2" => {
+            Class::Rename => {
                 let (d1, s1, d2, s2) = if name == "rename" {
                     (AT_FDCWD, 0, AT_FDCWD, 1)
                 } else {
@@ -1074,7 +1072,7 @@ impl<'a> Engine<'a> {
                     self.file_index.insert((ns, to), g);
                 }
             }
-            "unlink" | "unlinkat" => {
+            Class::Unlink => {
                 let (dirfd, slot) = if name == "unlink" {
                     (AT_FDCWD, 0)
                 } else {
@@ -1090,7 +1088,7 @@ impl<'a> Engine<'a> {
                     self.files[g].touch.touch(ts, pid, selected);
                 }
             }
-            "mknod" | "mknodat" => {
+            Class::Mknod => {
                 const S_IFMT: u64 = 0o170000;
                 const S_IFIFO: u64 = 0o010000;
                 let (dirfd, slot, mode) = if name == "mknod" {
@@ -1107,7 +1105,7 @@ impl<'a> Engine<'a> {
                     self.fifos.insert((ns, path));
                 }
             }
-            "mkdir" | "mkdirat" => {
+            Class::Mkdir => {
                 let (dirfd, slot) = if name == "mkdir" {
                     (AT_FDCWD, 0)
                 } else {
@@ -1120,12 +1118,12 @@ impl<'a> Engine<'a> {
                 let ns = self.ns(pid);
                 self.new_dirs.insert((ns, path));
             }
-            "chdir" => {
+            Class::Chdir if name == "chdir" => {
                 let Some(path) = path_param(s, 0) else { return };
                 let path = self.at_path(pid, AT_FDCWD, path);
                 self.proc_mut(pid).cwd = Some(path);
             }
-            "fchdir" => {
+            Class::Chdir => {
                 let path = self
                     .fd(pid, fd_arg(a[0]))
                     .and_then(|o| self.ofds[o].path.clone());
@@ -1133,7 +1131,8 @@ impl<'a> Engine<'a> {
                     self.proc_mut(pid).cwd = path;
                 }
             }
-            "ioctl" => self.ioctl(pid, fd_arg(a[0]), a[1] as u32, ret, ts),
+            Class::Ioctl => self.ioctl(pid, fd_arg(a[0]), a[1] as u32, ret, ts),
+            // Classes the replay does not follow (Class::replayed).
             _ => {}
         }
     }
