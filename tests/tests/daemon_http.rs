@@ -321,6 +321,45 @@ fn captures_api_lists_and_streams_captures_with_the_token() {
         let (status, _) = get(addr, &format!("/captures/{bad}"), Some("s3cret"));
         assert_eq!(status, 404, "{bad}");
     }
+
+    // An operator's trigger over HTTP: token required, bad bodies refused, and the
+    // capture it seals keeps it as source "trigger" with its reason.
+    let trigger = br#"{"reason":"responder: look at this node","before_s":1,"after_s":1}"#;
+    assert_eq!(daemon.post("/trigger", trigger, None).unwrap().0, 401);
+    assert_eq!(
+        daemon.post("/trigger", b"[1]", Some("s3cret")).unwrap().0,
+        400
+    );
+    assert_eq!(
+        daemon
+            .post("/trigger", br#"{"before_s":-3}"#, Some("s3cret"))
+            .unwrap()
+            .0,
+        400
+    );
+    let (status, body) = daemon.post("/trigger", trigger, Some("s3cret")).unwrap();
+    assert_eq!(status, 202, "{body}");
+    let all = daemon
+        .wait_for_captures(2, Duration::from_secs(30))
+        .unwrap();
+    let second = all.iter().find(|p| !captures.contains(p)).expect("new");
+    let out = std::process::Command::new(aftertrace_tests::target_bin(
+        aftertrace_tests::INSPECTOR_BIN,
+    ))
+    .arg(second)
+    .args(["summary", "--json"])
+    .output()
+    .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["alerts"][0]["source"], "trigger", "{summary}");
+    assert_eq!(
+        summary["alerts"][0]["summary"],
+        "responder: look at this node"
+    );
+    assert_eq!(
+        summary["alerts"][0]["payload"],
+        std::str::from_utf8(trigger).unwrap()
+    );
     daemon.stop().unwrap();
 }
 

@@ -307,6 +307,10 @@ async fn route(shared: &Shared, req: hyper::Request<Incoming>) -> Response {
                 Err(r) => r,
             }
         }
+        (&Method::POST, "/trigger") => match read_body(req, settings.max_body).await {
+            Ok(body) => take_trigger(shared, body).await,
+            Err(r) => r,
+        },
         (&Method::GET, "/captures") => {
             let dir = settings.captures_dir.clone();
             match tokio::task::spawn_blocking(move || list_captures(&dir)).await {
@@ -321,12 +325,16 @@ async fn route(shared: &Shared, req: hyper::Request<Incoming>) -> Response {
         (&Method::GET, p) if p.starts_with("/captures/") => {
             send_capture(&settings.captures_dir, &p["/captures/".len()..]).await
         }
-        (_, "/alerts" | "/alerts/falco" | "/alerts/alertmanager" | "/metrics" | "/captures") => {
+        (
+            _,
+            "/alerts" | "/alerts/falco" | "/alerts/alertmanager" | "/trigger" | "/metrics"
+            | "/captures",
+        ) => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(
             StatusCode::NOT_FOUND,
-            "unknown path (POST /alerts, /alerts/falco, /alerts/alertmanager; GET /metrics, \
+            "unknown path (POST /alerts, /alerts/falco, /alerts/alertmanager, /trigger; GET /metrics, \
              /captures, /captures/NAME)",
         ),
     }
@@ -398,6 +406,64 @@ fn take_alert(shared: &Shared, path: &str, body: Bytes) -> Response {
             r#"{"accepted":false,"reason":"no firing alerts"}"#.into(),
         ),
         Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// `POST /trigger`: an operator's trigger over HTTP, as `aftertrace-recorder trigger` over
+/// the control socket: a JSON object with optional `reason`, `before_s`, `after_s` (an
+/// empty body is a trigger with the default reason and windows). Like every operator
+/// trigger it is never rate limited, capped or dropped: it waits for room in the queue
+/// (on a blocking thread, so the listener's other clients never wait) instead of a 503.
+async fn take_trigger(shared: &Shared, body: Bytes) -> Response {
+    let req: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            Ok(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "the trigger body must be a JSON object",
+                )
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("not JSON: {e}")),
+        }
+    };
+    let secs = |k: &str| -> Result<Option<Duration>, Response> {
+        match &req[k] {
+            serde_json::Value::Null => Ok(None),
+            v => v
+                .as_f64()
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+                .map(|s| Some(Duration::from_secs_f64(s)))
+                .ok_or_else(|| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("{k} must be a number of seconds from 0 to 86400"),
+                    )
+                }),
+        }
+    };
+    let (before, after) = match (secs("before_s"), secs("after_s")) {
+        (Ok(b), Ok(a)) => (b, a),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let reason = req["reason"]
+        .as_str()
+        .unwrap_or("manual trigger (HTTP)")
+        .to_owned();
+    let requests = shared.requests.clone();
+    let request = Request::Trigger {
+        source: "trigger".into(),
+        summary: reason,
+        payload: body.to_vec(),
+        payload_time: None,
+        before,
+        after,
+    };
+    match tokio::task::spawn_blocking(move || requests.send(request).is_ok()).await {
+        Ok(true) => json_response(StatusCode::ACCEPTED, r#"{"accepted":true}"#.into()),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"),
     }
 }
 
