@@ -144,6 +144,11 @@ pub mod policy_flags {
     pub const DUP_TO_ARG1: u32 = 1 << 7;
     /// `fcntl`: a duplication only for F_DUPFD (0) and F_DUPFD_CLOEXEC (1030).
     pub const FCNTL: u32 = 1 << 8;
+    /// Returns a new fd for the path in its first item (open, openat, openat2, creat): the
+    /// programs note whether it is a data-less device (/dev/null, /dev/zero...).
+    pub const OPENS_FD: u32 = 1 << 9;
+    /// `close_range`: closes the fds from argument 0 to argument 1.
+    pub const CLOSE_RANGE: u32 = 1 << 10;
 }
 
 /// Bits of the per-process payload flags map (`PROC_FLAGS`).

@@ -97,10 +97,23 @@ const TABLE: &[(&str, u32, &[ParamSpec])] = &[
     ("exit", policy_flags::NO_RETURN, &[]),
     ("exit_group", policy_flags::NO_RETURN, &[]),
     // Files.
-    ("open", policy_flags::OPEN_FLAGS_ARG1, &[path(0)]),
-    ("openat", policy_flags::OPEN_FLAGS_ARG2, &[path(1)]),
-    ("openat2", 0, &[path(1)]),
-    ("creat", policy_flags::OPEN_FOR_WRITE, &[path(0)]),
+    (
+        "open",
+        policy_flags::OPEN_FLAGS_ARG1 | policy_flags::OPENS_FD,
+        &[path(0)],
+    ),
+    (
+        "openat",
+        policy_flags::OPEN_FLAGS_ARG2 | policy_flags::OPENS_FD,
+        &[path(1)],
+    ),
+    ("openat2", policy_flags::OPENS_FD, &[path(1)]),
+    (
+        "creat",
+        policy_flags::OPEN_FOR_WRITE | policy_flags::OPENS_FD,
+        &[path(0)],
+    ),
+    ("close_range", policy_flags::CLOSE_RANGE, &[]),
     ("unlink", 0, &[path(0)]),
     ("unlinkat", 0, &[path(1)]),
     ("rename", 0, &[path(0), path(1)]),

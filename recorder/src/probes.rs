@@ -105,8 +105,9 @@ fn attach_prepare_exec(ebpf: &mut Ebpf) -> Result<()> {
 }
 
 /// Slots of the programs' per-process flags array: one per pid up to the kernel's pid_max
-/// (4 bytes each: 128 KiB at the default 32768, 16 MiB at the 4194304 limit); pids above,
-/// should pid_max be raised later, go to the hash map.
+/// (4 + 8 bytes each: 384 KiB at the default 32768, 48 MiB at the 4194304 limit); pids
+/// above, should pid_max be raised later, get no payload flags (their I/O is kept to the
+/// snaplen) and no data-less fds.
 fn proc_slots() -> u32 {
     const PID_MAX_LIMIT: u32 = 4 << 20;
     std::fs::read_to_string("/proc/sys/kernel/pid_max")
@@ -127,9 +128,7 @@ pub struct Probes {
     events: RingBuf<MapData>,
     drops: PerCpuArray<MapData, u64>,
     drops_by_pid: BpfHashMap<MapData, u32, u64>,
-    proc_flags: BpfHashMap<MapData, u32, u32>,
     proc_flags_by_pid: Array<MapData, u32>,
-    proc_slots: u32,
     _ebpf: Ebpf,
 }
 
@@ -173,8 +172,8 @@ impl Probes {
         let proc_slots = proc_slots();
         let mut ebpf = EbpfLoader::new()
             .set_global("FLOOR", &floor_mode, true)
-            .set_global("PROC_SLOTS", &proc_slots, true)
             .set_max_entries("PROC_FLAGS_BY_PID", proc_slots)
+            .set_max_entries("NULL_FDS", proc_slots)
             .set_global("OFFSETS", &offsets, true)
             .set_global("RECORDER_TGID", &own_tgid, true)
             .set_global("SNAPLEN", &snaplen, true)
@@ -213,6 +212,14 @@ impl Probes {
         more.load()
             .context("the kernel's verifier rejected sys_exit_more")?;
         let more_fd = more.fd()?.try_clone()?;
+        // Loaded, not attached: sys_exit tail-calls it after opens, closes and dups.
+        let open: &mut RawTracePoint = ebpf
+            .program_mut("sys_exit_fds")
+            .ok_or_else(|| anyhow!("program sys_exit_fds missing from the object"))?
+            .try_into()?;
+        open.load()
+            .context("the kernel's verifier rejected sys_exit_fds")?;
+        let open_fd = open.fd()?.try_clone()?;
         let mut more_progs = ProgramArray::try_from(
             ebpf.map_mut("MORE_PROGS")
                 .ok_or_else(|| anyhow!("map MORE_PROGS missing"))?,
@@ -220,6 +227,9 @@ impl Probes {
         more_progs
             .set(0, &more_fd, 0)
             .context("installing sys_exit_more in MORE_PROGS")?;
+        more_progs
+            .set(1, &open_fd, 0)
+            .context("installing sys_exit_fds in MORE_PROGS")?;
         if settings.floor == Floor::Off {
             attach_prepare_exec(&mut ebpf)?;
         }
@@ -254,22 +264,16 @@ impl Probes {
             ebpf.take_map("DROPS_BY_PID")
                 .ok_or_else(|| anyhow!("map DROPS_BY_PID missing"))?,
         )?;
-        let proc_flags = BpfHashMap::try_from(
-            ebpf.take_map("PROC_FLAGS")
-                .ok_or_else(|| anyhow!("map PROC_FLAGS missing"))?,
-        )?;
         let proc_flags_by_pid = Array::try_from(
             ebpf.take_map("PROC_FLAGS_BY_PID")
                 .ok_or_else(|| anyhow!("map PROC_FLAGS_BY_PID missing"))?,
         )?;
         Ok(Probes {
             proc_flags_by_pid,
-            proc_slots,
             lifecycle,
             events,
             drops,
             drops_by_pid,
-            proc_flags,
             _ebpf: ebpf,
         })
     }
@@ -277,9 +281,10 @@ impl Probes {
     /// Hands every available record to `f`, after waiting up to `timeout` for some.
     /// Returns how many were handled.
     ///
-    /// The programs wake the reader only when 512 KiB are waiting, so that a busy node does
-    /// not pay a wakeup per syscall. Under a light load the wait is a nap instead: returning
-    /// after a handful of records would spin, at a syscall per loop.
+    /// The programs never wake the reader (a busy node would pay for a wakeup, or for
+    /// deciding on one, on every syscall): poll returns at once when records are waiting
+    /// and otherwise sleeps `timeout`. Under a light load the wait is a nap: returning after
+    /// a handful of records would spin, at a syscall per loop.
     ///
     /// The lifecycle ring is drained before the event ring each time, so that however fast
     /// syscalls come, the process-tree records find room.
@@ -371,11 +376,8 @@ impl Probes {
             }
             if flags != 0 {
                 // Best effort: a full map only means less payload for old processes.
-                let _ = if p.pid < self.proc_slots {
-                    self.proc_flags_by_pid.set(p.pid, flags, 0)
-                } else {
-                    self.proc_flags.insert(p.pid, flags, 0)
-                };
+                // A pid beyond the array (pid_max raised since) gets none.
+                let _ = self.proc_flags_by_pid.set(p.pid, flags, 0);
             }
         }
     }
