@@ -181,6 +181,8 @@ pub enum Kernel {
     OpenFlagsArg(u8),
     /// Opens a file for writing (`creat`).
     OpenForWrite,
+    /// Closes the fds from argument 0 to argument 1 (`close_range`).
+    ClosesRange,
 }
 
 /// One syscall's entry.
@@ -284,7 +286,7 @@ pub static SYSCALLS: &[SyscallDef] = &[
         .args(&[("fd", Fd)])
         .acts_on(0)
         .kernel(Kernel::Closes),
-    sc("close_range", Close),
+    sc("close_range", Close).kernel(Kernel::ClosesRange),
     sc("dup", Dup)
         .args(&[("oldfd", Fd)])
         .returns_fd()
@@ -854,7 +856,7 @@ mod tests {
                 Kernel::OpenFlagsArg(_) | Kernel::OpenForWrite => {
                     assert_eq!((d.class, d.ret), (Class::Open, Ret::Fd), "{}", d.name)
                 }
-                Kernel::None => {}
+                Kernel::None | Kernel::ClosesRange => {}
             }
             assert_eq!(d.class == Class::Exit, d.ret == Ret::None, "{}", d.name);
         }

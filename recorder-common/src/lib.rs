@@ -25,12 +25,18 @@ pub const EXEC_ARGS_MAX: usize = 4096;
 pub mod syscall_flags {
     /// The syscall came through the 32-bit (ia32 / int 0x80) entry: `nr` is an i386 number.
     pub const COMPAT: u32 = 1 << 0;
-    /// Emitted at sys_enter: its parameters were read before the syscall ran (execve's,
-    /// whose memory the syscall replaces). The matching sys_exit record has `EXIT_HALF`.
+    /// The first half of a successful execve/execveat, emitted at `sched_process_exec`
+    /// (the programs attach no sys_enter): its PATH item is the kernel's copy of the
+    /// filename (`bprm->filename`), its argument registers are gone (the new image cleared
+    /// them), so `args` are 0. The matching sys_exit record has `EXIT_HALF`. Both halves
+    /// travel in the lifecycle ring.
     pub const ENTER_HALF: u32 = 1 << 1;
-    /// Emitted at sys_exit for a syscall whose `ENTER_HALF` was emitted: join the two.
+    /// Emitted at sys_exit for a successful execve/execveat, whose `ENTER_HALF` came from
+    /// `sched_process_exec`: join the two. A failed execve is one whole record instead
+    /// (its memory is still there at sys_exit).
     pub const EXIT_HALF: u32 = 1 << 2;
-    /// Emitted at sys_enter for a syscall that never returns (exit, exit_group).
+    /// A syscall that never returns (exit, exit_group), emitted at `sched_process_exit`
+    /// from the exiting task's saved registers, just before its [`super::ExitRecord`].
     pub const NO_RETURN: u32 = 1 << 3;
     /// Its BUF item holds the first [`super::MAX_ITEM`] bytes of a full-payload buffer;
     /// the rest follows in [`super::DataMoreRecord`]s of the same thread.
@@ -138,6 +144,11 @@ pub mod policy_flags {
     pub const DUP_TO_ARG1: u32 = 1 << 7;
     /// `fcntl`: a duplication only for F_DUPFD (0) and F_DUPFD_CLOEXEC (1030).
     pub const FCNTL: u32 = 1 << 8;
+    /// Returns a new fd for the path in its first item (open, openat, openat2, creat): the
+    /// programs note whether it is a data-less device (/dev/null, /dev/zero...).
+    pub const OPENS_FD: u32 = 1 << 9;
+    /// `close_range`: closes the fds from argument 0 to argument 1.
+    pub const CLOSE_RANGE: u32 = 1 << 10;
 }
 
 /// Bits of the per-process payload flags map (`PROC_FLAGS`).
@@ -400,7 +411,7 @@ pub struct KernelOffsets {
 
 /// Indices into the per-CPU drop counter array: each loss counted where it happens.
 pub mod drop_cause {
-    /// The ring buffer had no room for a record.
+    /// The event ring buffer (syscall records) had no room for a record.
     pub const RING_FULL: u32 = 0;
     /// A parameter could not be read from user memory (the record is kept, the item is
     /// marked unreadable): counted so a responder knows how often data is missing.
@@ -414,7 +425,23 @@ pub mod drop_cause {
     /// A piece of a full-payload buffer beyond the first MAX_ITEM bytes found no room in
     /// the ring: the record is kept, its data cut there.
     pub const DATA_LOST: u32 = 4;
-    pub const COUNT: u32 = 5;
+    /// The lifecycle ring (exec, fork, exit, cgroup records, execve's and exit's syscall
+    /// records) had no room: a process-tree record was lost. Its own ring, drained first,
+    /// so that a syscall flood fills the event ring and never this one.
+    pub const LIFECYCLE_FULL: u32 = 5;
+    pub const COUNT: u32 = 6;
+}
+
+/// What the syscall hooks do (`FLOOR` global of the programs): the
+/// bench's floor modes measure the cost of the attachment itself with the project's own
+/// programs returning at once.
+pub mod floor {
+    /// Recording.
+    pub const OFF: u32 = 0;
+    /// Only sys_exit attached, returning at once.
+    pub const SYS_EXIT: u32 = 1;
+    /// sys_enter and sys_exit attached, both returning at once.
+    pub const SYS_ENTER_EXIT: u32 = 2;
 }
 
 #[cfg(feature = "user")]

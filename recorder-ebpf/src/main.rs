@@ -15,7 +15,7 @@ use core::{
 };
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::BPF_RB_NO_WAKEUP,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
         bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
@@ -31,12 +31,12 @@ use aya_ebpf::{
     EbpfContext,
 };
 use recorder_common::{
-    data_more_flags, drop_cause, exec_flags, kind, len_from, param_flags, param_kind, policy_flags,
-    proc_flags, syscall_flags, CgroupMkdirRecord, DataMoreRecord, ExecRecord, ExitRecord,
-    ForkRecord, InterpreterKey, KernelOffsets, ParamHeader, ParamSpec, RecordHeader, SyscallPolicy,
-    SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, FULL_PAYLOAD_DEFAULT, FULL_PAYLOAD_LIMIT,
-    INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR, MAX_STR, MAX_SYSCALL_NR,
-    MORE_PIECES_PER_CALL, SCRATCH_SIZE,
+    data_more_flags, drop_cause, exec_flags, floor, kind, len_from, param_flags, param_kind,
+    policy_flags, proc_flags, syscall_flags, CgroupMkdirRecord, DataMoreRecord, ExecRecord,
+    ExitRecord, ForkRecord, InterpreterKey, KernelOffsets, ParamHeader, ParamSpec, RecordHeader,
+    SyscallPolicy, SyscallRecord, EXEC_ARGS_MAX, EXEC_FILENAME_MAX, FULL_PAYLOAD_DEFAULT,
+    FULL_PAYLOAD_LIMIT, INTERPRETER_KEY_LEN, MAX_ITEM, MAX_PARAMS, MAX_SOCKADDR, MAX_STR,
+    MAX_SYSCALL_NR, MORE_PIECES_PER_CALL, SCRATCH_SIZE,
 };
 
 /// Offsets into kernel structures, set by userspace from BTF before load.
@@ -67,8 +67,25 @@ static OFFSETS: KernelOffsets = KernelOffsets {
 #[no_mangle]
 static RECORDER_TGID: u32 = 0;
 
+/// Syscall records (and the pieces of their full-payload buffers).
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(64 * 1024 * 1024, 0);
+
+/// Process-tree records: exec (and its argv pieces), fork, exit, cgroup_mkdir, and the
+/// syscall records of execve and exit/exit_group. A ring of their own, which userspace
+/// drains first: a syscall flood fills EVENTS and loses syscall records, never these.
+#[map]
+static LIFECYCLE: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Slot 0 is 1 once userspace attached `sched_prepare_exec` (Linux >= 6.10): execve's
+/// first half then comes from there, where the old image, its registers and its ABI are
+/// still in place; else `sched_process_exec` makes it from `bprm->filename`.
+#[map]
+static EXEC_ENTER_HOOKED: Array<u32> = Array::with_max_entries(1, 0);
+
+/// `floor::*`: the bench's floor modes, where the syscall hooks return at once.
+#[no_mangle]
+static FLOOR: u32 = floor::OFF;
 
 /// Per-CPU loss counters indexed by `drop_cause`.
 #[map]
@@ -94,11 +111,14 @@ struct More {
     left: u64,
     /// The syscall record's time, repeated in every piece.
     ts: u64,
+    /// Non-zero: the pieces go to LIFECYCLE (an exec's argv), else to EVENTS.
+    lifecycle: u64,
 }
 
-/// Slot 0: `sys_exit_more`, which emits the pieces and tail-calls itself for more.
+/// Slot 0: `sys_exit_more`, which emits the pieces and tail-calls itself for more;
+/// slot 1: `sys_exit_open`, which notes whether an open made a data-less fd.
 #[map]
-static MORE_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+static MORE_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
 
 /// Cap on a full-payload buffer (bytes, at most FULL_PAYLOAD_LIMIT), set by userspace.
 #[no_mangle]
@@ -126,9 +146,22 @@ static DROPS_BY_PID: LruHashMap<u32, u64> = LruHashMap::with_max_entries(16384, 
 static INTERPRETERS: HashMap<InterpreterKey, u8> = HashMap::with_max_entries(64, 0);
 
 /// Per-process payload flags (`proc_flags`), by thread-group id: set at exec, inherited
-/// by forks, seeded by userspace for processes that began before the recording.
+/// by forks, cleared at exit, seeded by userspace for processes that began before the
+/// recording. Indexed directly by tgid (userspace sizes it to the kernel's pid_max): an
+/// array lookup the verifier inlines, where a hash lookup cost every read and write over
+/// the snaplen ~44 ns. A tgid beyond it (pid_max raised after the recorder started) has
+/// no flags: its I/O is kept to the snaplen. No fallback map: a second way in each lookup
+/// doubled the verifier's walk of the item loop, past its limit at small snaplens.
 #[map]
-static PROC_FLAGS: LruHashMap<u32, u32> = LruHashMap::with_max_entries(16384, 0);
+static PROC_FLAGS_BY_PID: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Per process (indexed by tgid, like PROC_FLAGS_BY_PID), bit N: fd N (< 64) is a device that
+/// carries no evidence (/dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom): its
+/// reads and writes keep their length, not their bytes. Set by the open that made the fd,
+/// followed through dup, cleared by close, close_range, exec (close-on-exec fds close
+/// without a syscall) and exit. Processes beyond its size keep every fd's data.
+#[map]
+static NULL_FDS: Array<u64> = Array::with_max_entries(1, 0);
 
 /// (tgid << 32 | fd) whose I/O is kept in full: files being written with a script or
 /// executable (first bytes `#!` or ELF). Cleared at close.
@@ -177,33 +210,27 @@ fn offsets() -> KernelOffsets {
     unsafe { read_volatile(addr_of!(OFFSETS)) }
 }
 
-/// Wake the reader only once this much is waiting: a wakeup per record (the ring's default
-/// when the reader has caught up) costs an interrupt and a context switch per syscall.
-/// The reader also polls on a short timeout, so small amounts still arrive promptly.
-const WAKEUP_BYTES: u64 = 512 * 1024;
-
-/// The submit flag for a record of `len` bytes that is already in the ring (reserved):
-/// wake the reader only when this record makes the waiting data cross WAKEUP_BYTES, once,
-/// rather than on every record after (each wakeup is an interrupt's worth of work).
+/// The submit flag of every record: never wake the reader. A wakeup costs an interrupt's
+/// worth of work (irq_work, a context switch), and even deciding whether one is due
+/// (`bpf_ringbuf_query`, which reads the consumer's cache line) costs every record ~10-20
+/// ns. The reader polls on a 50 ms timeout instead, and comes straight back while there is
+/// much to read: at 2M records/s of ~110 bytes that is 11 MB per timeout, a sixth of the
+/// default 64 MiB ring.
 #[inline(always)]
-fn wakeup_reserved(len: u64) -> u64 {
-    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    if avail >= WAKEUP_BYTES && avail < WAKEUP_BYTES + len {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
-    }
+fn wakeup_reserved(_ring: &RingBuf, _len: u64) -> u64 {
+    BPF_RB_NO_WAKEUP as u64
 }
 
-/// The same for a record of `len` bytes about to be written with `output`.
+/// The same for a record about to be written with `output`.
 #[inline(always)]
-fn wakeup_output(len: u64) -> u64 {
-    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    if avail < WAKEUP_BYTES && avail + len >= WAKEUP_BYTES {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
-    }
+fn wakeup_output(_ring: &RingBuf, _len: u64) -> u64 {
+    BPF_RB_NO_WAKEUP as u64
+}
+
+#[inline(always)]
+fn floor_mode() -> u32 {
+    // SAFETY: a plain global set before load (frozen: the verifier prunes the other way).
+    unsafe { read_volatile(addr_of!(FLOOR)) }
 }
 
 #[inline(always)]
@@ -227,7 +254,12 @@ unsafe fn read_kernel<T>(base: u64, offset: u32) -> Result<T, i64> {
 
 #[inline(always)]
 fn header(kind: u32, ts: u64) -> RecordHeader {
-    let pid_tgid = bpf_get_current_pid_tgid();
+    header_for(kind, ts, bpf_get_current_pid_tgid())
+}
+
+/// The header, for a caller that has the pid_tgid already (a helper call saved).
+#[inline(always)]
+fn header_for(kind: u32, ts: u64, pid_tgid: u64) -> RecordHeader {
     RecordHeader {
         kind,
         // SAFETY: helper with no preconditions.
@@ -240,9 +272,58 @@ fn header(kind: u32, ts: u64) -> RecordHeader {
 
 #[inline(always)]
 fn is_recorder() -> bool {
+    is_recorder_tgid((bpf_get_current_pid_tgid() >> 32) as u32)
+}
+
+#[inline(always)]
+fn is_recorder_tgid(tgid: u32) -> bool {
     // SAFETY: plain global set before load.
     let me = unsafe { read_volatile(addr_of!(RECORDER_TGID)) };
-    (bpf_get_current_pid_tgid() >> 32) as u32 == me
+    tgid == me
+}
+
+/// The payload flags of process `tgid` (an index beyond the array finds none).
+#[inline(always)]
+fn proc_flags_of(tgid: u32) -> u32 {
+    PROC_FLAGS_BY_PID.get(tgid).copied().unwrap_or(0)
+}
+
+/// The data-less fds (bits 0-63) of process `tgid`.
+#[inline(always)]
+fn null_fds_of(tgid: u32) -> u64 {
+    NULL_FDS.get(tgid).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn set_null_fds(tgid: u32, bits: u64) {
+    if let Some(p) = NULL_FDS.get_ptr_mut(tgid) {
+        // SAFETY: a map value pointer; threads of one process race as their fds do.
+        unsafe { *p = bits };
+    }
+}
+
+/// Marks (or unmarks) `fd` of process `tgid` as data-less.
+#[inline(always)]
+fn mark_null_fd(tgid: u32, fd: u64, null: bool) {
+    if fd >= 64 {
+        return;
+    }
+    let bits = null_fds_of(tgid);
+    let bit = 1u64 << fd;
+    if null {
+        set_null_fds(tgid, bits | bit);
+    } else if bits & bit != 0 {
+        set_null_fds(tgid, bits & !bit);
+    }
+}
+
+/// Sets the payload flags of process `tgid` (0 clears them).
+#[inline(always)]
+fn set_proc_flags(tgid: u32, flags: u32) {
+    if let Some(p) = PROC_FLAGS_BY_PID.get_ptr_mut(tgid) {
+        // SAFETY: a map value pointer; racing threads of one process write alike.
+        unsafe { *p = flags };
+    }
 }
 
 /// Offsets are masked below this so the verifier can bound every scratch access:
@@ -280,15 +361,16 @@ fn fd_key(fd: u32) -> u64 {
     (bpf_get_current_pid_tgid() & 0xffff_ffff_0000_0000) | fd as u64
 }
 
-/// How many of `len` bytes on `fd` to keep: the snaplen, or up to MAX_ITEM where the
-/// full-payload policy applies. The maps are only consulted when it makes a difference.
+/// How many of `len` bytes on `fd` of process `tgid` to keep: the snaplen, or up to
+/// MAX_ITEM where the full-payload policy applies. The maps are only consulted when it
+/// makes a difference.
 #[inline(always)]
-fn payload_len(len: u64, fd: u32) -> u64 {
+fn payload_len(len: u64, fd: u32, tgid: u32) -> u64 {
     let snap = snaplen();
     if len <= snap {
         return len;
     }
-    if !full_payload(fd) {
+    if !full_payload(fd, tgid) {
         snap
     } else if len < MAX_ITEM as u64 {
         len
@@ -300,10 +382,8 @@ fn payload_len(len: u64, fd: u32) -> u64 {
 /// Whether I/O on `fd` of the current process is kept whole: an interpreter's, a terminal
 /// session's standard streams, or an fd marked in FULL_FDS.
 #[inline(always)]
-fn full_payload(fd: u32) -> bool {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    // SAFETY: map lookups by value.
-    let flags = unsafe { PROC_FLAGS.get(&tgid) }.copied().unwrap_or(0);
+fn full_payload(fd: u32, tgid: u32) -> bool {
+    let flags = proc_flags_of(tgid);
     flags & proc_flags::INTERPRETER != 0
         || (flags & proc_flags::CONTROLLING_TTY != 0 && fd <= 2)
         || (flags & proc_flags::HAS_FULL_FDS != 0 && unsafe { FULL_FDS.get(&fd_key(fd)) }.is_some())
@@ -314,13 +394,7 @@ fn full_payload(fd: u32) -> bool {
 fn mark_full_fd(fd: u32) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     let _ = FULL_FDS.insert(&fd_key(fd), &1, 0);
-    match PROC_FLAGS.get_ptr_mut(&tgid) {
-        // SAFETY: a map value pointer; a racing thread sets the same bit.
-        Some(p) => unsafe { *p |= proc_flags::HAS_FULL_FDS },
-        None => {
-            let _ = PROC_FLAGS.insert(&tgid, &proc_flags::HAS_FULL_FDS, 0);
-        }
-    }
+    set_proc_flags(tgid, proc_flags_of(tgid) | proc_flags::HAS_FULL_FDS);
 }
 
 #[inline(always)]
@@ -407,40 +481,19 @@ fn count_lost_record(cause: u32) {
     }
 }
 
+/// The floor modes' sys_enter: attached only by `--floor sys-enter-exit`, to measure what
+/// attaching sys_enter costs. The recording programs attach no sys_enter at all: execve's
+/// first half comes from `sched_process_exec`, exit's record from `sched_process_exit`.
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    match unsafe { try_sys_enter(&ctx) } {
-        Ok(()) => 0,
-        Err(_) => 1,
-    }
-}
-
-/// Only syscalls that never return, or whose parameters the syscall itself destroys
-/// (execve), are handled at enter; everything else costs one map lookup here.
-unsafe fn try_sys_enter(ctx: &RawTracePointContext) -> Result<(), i64> {
-    if is_recorder() {
-        return Ok(());
-    }
-    let nr = raw_arg(ctx, 1) as u32;
-    let compat = is_compat();
-    let pol = policy(compat, nr);
-    if pol.flags & (policy_flags::AT_ENTER | policy_flags::NO_RETURN) == 0 {
-        return Ok(());
-    }
-    let args = syscall_args(current_regs(), compat);
-    let mut flags = if compat { syscall_flags::COMPAT } else { 0 };
-    if pol.flags & policy_flags::NO_RETURN != 0 {
-        flags |= syscall_flags::NO_RETURN;
-        emit_syscall(nr, flags, &args, 0, &SyscallPolicy::default())?;
-    } else {
-        // Paths and strings only at enter (execve's): nothing continues.
-        emit_syscall(nr, flags | syscall_flags::ENTER_HALF, &args, 0, &pol)?;
-    }
-    Ok(())
+pub fn sys_enter_floor(_ctx: RawTracePointContext) -> i32 {
+    0
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    if floor_mode() != floor::OFF {
+        return 0;
+    }
     match unsafe { try_sys_exit(&ctx) } {
         Ok(()) => 0,
         Err(_) => 1,
@@ -451,7 +504,9 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
 /// the syscall number in orig_ax), and the buffers the kernel filled are readable: one
 /// record per syscall, no per-thread state.
 unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
-    if is_recorder() {
+    // Read once and passed down: each helper call costs ~10 ns here.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if is_recorder_tgid((pid_tgid >> 32) as u32) {
         return Ok(());
     }
     let ret = raw_arg(ctx, 1) as i64;
@@ -461,33 +516,150 @@ unsafe fn try_sys_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let pol = policy(compat, nr);
     let args = syscall_args(regs, compat);
     let flags = if compat { syscall_flags::COMPAT } else { 0 };
+    let tgid = (pid_tgid >> 32) as u32;
     if pol.flags & policy_flags::CLOSES_FD != 0 && ret == 0 {
         let _ = FULL_FDS.remove(&fd_key(args[0] as u32));
     }
     if pol.flags & (policy_flags::DUP_TO_RET | policy_flags::DUP_TO_ARG1) != 0 && ret >= 0 {
         follow_dup(pol.flags, &args, ret);
     }
-    if pol.flags & policy_flags::AT_ENTER != 0 {
+    if pol.flags & policy_flags::AT_ENTER != 0 && ret == 0 {
+        // A successful execve: its first half (the filename) came from sched_process_exec,
+        // into the lifecycle ring; this half joins it there, in order. A failed one still
+        // has its memory and is recorded whole below.
         emit_syscall(
             nr,
             flags | syscall_flags::EXIT_HALF,
             &args,
             ret,
             &SyscallPolicy::default(),
+            true,
+            pid_tgid,
         )?;
         return Ok(());
     }
-    if emit_syscall(nr, flags, &args, ret, &pol)? {
+    // Data on a data-less device (dd of=/dev/null): the record without its data item,
+    // which spares the copy and the scratch. Decided out here, where one branch picks the
+    // policy, rather than inside the item loop, where the verifier would walk it per item.
+    let fd = args[0];
+    let data_only = matches!(pol.params[0].kind, param_kind::BUF | param_kind::IOV);
+    if data_only && fd < 64 && null_fds_of(tgid) & (1u64 << fd) != 0 {
+        // A way out of its own: merged into the path below, the constant empty policy
+        // would make the verifier walk emit_syscall's item loop again, past its limit.
+        emit_syscall(
+            nr,
+            flags,
+            &args,
+            ret,
+            &SyscallPolicy::default(),
+            false,
+            pid_tgid,
+        )?;
+        return Ok(());
+    }
+    let continued = emit_syscall(nr, flags, &args, ret, &pol, false, pid_tgid)?;
+    if pol.flags & FD_BOOKKEEPING != 0 && ret >= 0 {
+        // Which fds are data-less, in a program of its own: inlined here, that bookkeeping
+        // would be walked by the verifier once per way into and out of emit_syscall, past
+        // its limit. (These syscalls' items never continue in pieces.)
+        let _ = MORE_PROGS.tail_call(ctx, MORE_SLOT_FDS);
+    } else if continued {
         // The rest of a full-payload buffer; on failure (no program in the slot) the
         // record stands as it is, marked cut.
-        let _ = MORE_PROGS.tail_call(ctx, 0);
+        let _ = MORE_PROGS.tail_call(ctx, MORE_SLOT_PIECES);
     }
     Ok(())
+}
+
+/// MORE_PROGS slots.
+const MORE_SLOT_PIECES: u32 = 0;
+const MORE_SLOT_FDS: u32 = 1;
+
+/// Syscalls after which `sys_exit_fds` runs.
+const FD_BOOKKEEPING: u32 = policy_flags::OPENS_FD
+    | policy_flags::CLOSES_FD
+    | policy_flags::CLOSE_RANGE
+    | policy_flags::DUP_TO_RET
+    | policy_flags::DUP_TO_ARG1;
+
+/// Keeps NULL_FDS after a successful open (the fd it returned is data-less if its path,
+/// the first item of the record sys_exit just assembled in the scratch, is a NULL_DEVICES
+/// one, else not: the number may have been one before), close, close_range, dup.
+/// Loaded, not attached: sys_exit tail-calls it through MORE_PROGS.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_fds(ctx: RawTracePointContext) -> i32 {
+    // SAFETY: the saved registers, and the per-CPU scratch the run that tail-called here
+    // filled.
+    unsafe { fd_bookkeeping(&ctx) };
+    0
+}
+
+#[inline(always)]
+unsafe fn fd_bookkeeping(ctx: &RawTracePointContext) {
+    let ret = raw_arg(ctx, 1) as i64;
+    let regs = current_regs();
+    let nr = syscall_nr(regs);
+    let compat = is_compat();
+    let pol = policy(compat, nr);
+    let args = syscall_args(regs, compat);
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if pol.flags & policy_flags::OPENS_FD != 0 && ret >= 0 {
+        note_open(tgid, nr, ret as u64);
+    } else if pol.flags & policy_flags::CLOSES_FD != 0 && ret == 0 {
+        mark_null_fd(tgid, args[0], false);
+    } else if pol.flags & policy_flags::CLOSE_RANGE != 0 && ret == 0 && args[0] < 64 {
+        // Bits args[0]..=min(args[1], 63) cleared.
+        let high = if args[1] >= 63 {
+            u64::MAX
+        } else {
+            (1u64 << (args[1] + 1)) - 1
+        };
+        let range = high & !((1u64 << args[0]) - 1);
+        set_null_fds(tgid, null_fds_of(tgid) & !range);
+    } else if pol.flags & (policy_flags::DUP_TO_RET | policy_flags::DUP_TO_ARG1) != 0 && ret >= 0 {
+        if let Some(new) = dup_target(pol.flags, &args, ret) {
+            let old = args[0];
+            let null = old < 64 && null_fds_of(tgid) & (1u64 << old) != 0;
+            mark_null_fd(tgid, new as u64, null);
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn note_open(tgid: u32, nr: u32, fd: u64) {
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        return;
+    };
+    let buf = (*scratch).buf.as_mut_ptr();
+    #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
+    let rec = buf as *const SyscallRecord;
+    let item = buf.add(size_of::<SyscallRecord>()) as *const ParamHeader;
+    let null = (*rec).nr == nr
+        && (*rec).nparams > 0
+        && (*item).kind == param_kind::PATH
+        && is_null_device(
+            buf.add(size_of::<SyscallRecord>() + size_of::<ParamHeader>()),
+            ((*item).len as usize) & (MAX_STR - 1),
+        );
+    mark_null_fd(tgid, fd, null);
+}
+
+/// Writes a record with no parameter items straight into `ring`, or counts it lost.
+#[inline(always)]
+fn emit_plain(ring: &RingBuf, record: SyscallRecord, cause: u32) {
+    match ring.reserve::<SyscallRecord>(0) {
+        Some(mut entry) => {
+            entry.write(record);
+            entry.submit(wakeup_reserved(ring, size_of::<SyscallRecord>() as u64));
+        }
+        None => count_lost_record(cause),
+    }
 }
 
 /// Writes one syscall record: straight into the ring when there is nothing to copy from
 /// user memory, else assembled in the per-CPU scratch with its parameter items. Returns
 /// whether a full-payload buffer continues in DATA_MORE pieces (`sys_exit_more`).
+/// `lifecycle` records (execve's exit half, exit's) have no items and go to LIFECYCLE.
 #[inline(always)]
 unsafe fn emit_syscall(
     nr: u32,
@@ -495,9 +667,11 @@ unsafe fn emit_syscall(
     args: &[u64; 8],
     ret: i64,
     pol: &SyscallPolicy,
+    lifecycle: bool,
+    pid_tgid: u64,
 ) -> Result<bool, i64> {
     let record = SyscallRecord {
-        header: header(kind::SYSCALL, bpf_ktime_get_boot_ns()),
+        header: header_for(kind::SYSCALL, bpf_ktime_get_boot_ns(), pid_tgid),
         nr,
         flags,
         args: [args[0], args[1], args[2], args[3], args[4], args[5]],
@@ -506,13 +680,16 @@ unsafe fn emit_syscall(
         params_len: 0,
         nparams: 0,
     };
+    let cause = if lifecycle {
+        drop_cause::LIFECYCLE_FULL
+    } else {
+        drop_cause::RING_FULL
+    };
     if pol.params[0].kind == 0 {
-        match EVENTS.reserve::<SyscallRecord>(0) {
-            Some(mut entry) => {
-                entry.write(record);
-                entry.submit(wakeup_reserved(size_of::<SyscallRecord>() as u64));
-            }
-            None => count_lost_record(drop_cause::RING_FULL),
+        if lifecycle {
+            emit_plain(&LIFECYCLE, record, cause);
+        } else {
+            emit_plain(&EVENTS, record, cause);
         }
         return Ok(false);
     }
@@ -523,6 +700,7 @@ unsafe fn emit_syscall(
     let buf = (*scratch).buf.as_mut_ptr();
     let more = addr_of_mut!((*scratch).more);
     (*more).left = 0;
+    (*more).lifecycle = lifecycle as u64;
     let mut off = size_of::<SyscallRecord>();
     let mut nparams = 0u32;
     for i in 0..MAX_PARAMS {
@@ -537,6 +715,7 @@ unsafe fn emit_syscall(
             args,
             ret,
             flags & syscall_flags::COMPAT != 0,
+            (pid_tgid >> 32) as u32,
         );
         // Items start 8-byte aligned, so their headers are written with aligned stores.
         off = launder(buf, (next + 7) & !7, OFF_LIMIT - 1);
@@ -571,8 +750,13 @@ unsafe fn emit_syscall(
         ..record
     });
     let data = core::slice::from_raw_parts(buf as *const u8, off);
-    if EVENTS.output(data, wakeup_output(off as u64)).is_err() {
-        count_lost_record(drop_cause::RING_FULL);
+    let sent = if lifecycle {
+        LIFECYCLE.output(data, wakeup_output(&LIFECYCLE, off as u64))
+    } else {
+        EVENTS.output(data, wakeup_output(&EVENTS, off as u64))
+    };
+    if sent.is_err() {
+        count_lost_record(cause);
         return Ok(false);
     }
     Ok(continued)
@@ -634,7 +818,12 @@ unsafe fn emit_more(ctx: &RawTracePointContext) {
         rec.write(piece);
         let len = size_of::<DataMoreRecord>() + piece.len as usize;
         let bytes = core::slice::from_raw_parts(buf as *const u8, len);
-        if EVENTS.output(bytes, wakeup_output(len as u64)).is_err() {
+        let sent = if (*more).lifecycle != 0 {
+            LIFECYCLE.output(bytes, wakeup_output(&LIFECYCLE, len as u64))
+        } else {
+            EVENTS.output(bytes, wakeup_output(&EVENTS, len as u64))
+        };
+        if sent.is_err() {
             count_drop(drop_cause::DATA_LOST);
             (*more).left = 0;
             return;
@@ -649,15 +838,8 @@ unsafe fn emit_more(ctx: &RawTracePointContext) {
 /// opened through the stdout it dup2'd it onto).
 #[inline(always)]
 fn follow_dup(policy: u32, args: &[u64; 8], ret: i64) {
-    const F_DUPFD: u64 = 0;
-    const F_DUPFD_CLOEXEC: u64 = 1030;
-    if policy & policy_flags::FCNTL != 0 && args[1] != F_DUPFD && args[1] != F_DUPFD_CLOEXEC {
+    let Some(new) = dup_target(policy, args, ret) else {
         return;
-    }
-    let new = if policy & policy_flags::DUP_TO_ARG1 != 0 {
-        args[1] as u32
-    } else {
-        ret as u32
     };
     // SAFETY: map operations by value.
     unsafe {
@@ -667,6 +849,22 @@ fn follow_dup(policy: u32, args: &[u64; 8], ret: i64) {
             let _ = FULL_FDS.remove(&fd_key(new));
         }
     }
+}
+
+/// The fd a dup-family syscall made, if it made one (fcntl only for F_DUPFD and
+/// F_DUPFD_CLOEXEC).
+#[inline(always)]
+fn dup_target(policy: u32, args: &[u64; 8], ret: i64) -> Option<u32> {
+    const F_DUPFD: u64 = 0;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    if policy & policy_flags::FCNTL != 0 && args[1] != F_DUPFD && args[1] != F_DUPFD_CLOEXEC {
+        return None;
+    }
+    Some(if policy & policy_flags::DUP_TO_ARG1 != 0 {
+        args[1] as u32
+    } else {
+        ret as u32
+    })
 }
 
 /// Whether an open-family syscall asked for write access (O_WRONLY, O_RDWR, O_CREAT or
@@ -685,6 +883,26 @@ fn opens_for_write(policy: u32, args: &[u64; 8]) -> bool {
         return false;
     };
     flags & WRITING != 0
+}
+
+/// Devices whose data is no evidence: reads of zeros or randomness, writes into nothing.
+const NULL_DEVICES: &[&[u8]] = &[
+    b"/dev/null",
+    b"/dev/zero",
+    b"/dev/full",
+    b"/dev/random",
+    b"/dev/urandom",
+];
+
+/// Whether the path of `len` bytes at `p` (in the scratch) is one of NULL_DEVICES.
+#[inline(always)]
+unsafe fn is_null_device(p: *const u8, len: usize) -> bool {
+    for dev in NULL_DEVICES {
+        if len == dev.len() && dev.iter().enumerate().all(|(i, b)| *p.add(i) == *b) {
+            return true;
+        }
+    }
+    false
 }
 
 // Where attackers make themselves persist: files written there are kept whole.
@@ -797,6 +1015,7 @@ unsafe fn capture_param(
     args: &[u64; 8],
     ret: i64,
     compat: bool,
+    tgid: u32,
 ) -> (usize, u32) {
     let off = off & (OFF_LIMIT - 1);
     let ptr = args[(spec.slot & 7) as usize];
@@ -829,7 +1048,7 @@ unsafe fn capture_param(
                 return (off, 0);
             };
             let fd = args[0] as u32;
-            let keep = payload_len(len, fd);
+            let keep = payload_len(len, fd, tgid);
             let next = put_user_bytes(buf, off, slot, param_kind::BUF, ptr, keep, len);
             // A write that starts a script or an executable: keep this write and the
             // rest of that file's writes in full.
@@ -857,7 +1076,7 @@ unsafe fn capture_param(
             // python start reads, archives) keeps its first item only.
             if keep == MAX_ITEM as u64
                 && len > MAX_ITEM as u64
-                && (snaplen() < MAX_ITEM as u64 || full_payload(fd))
+                && (snaplen() < MAX_ITEM as u64 || full_payload(fd, tgid))
                 && starts_as_text(buf.add((off & (OFF_LIMIT - 1)) + size_of::<ParamHeader>()))
             {
                 continue_buffer(buf, ptr, len);
@@ -889,7 +1108,7 @@ unsafe fn capture_param(
         }
         param_kind::IOV => {
             let count = args[(spec.len_from & 7) as usize];
-            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32);
+            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32, tgid);
             capture_iov(buf, off, slot, ptr, count, ret, budget, compat)
         }
         param_kind::MSGHDR => {
@@ -914,7 +1133,7 @@ unsafe fn capture_param(
                 n += 1;
             }
             let off = launder(buf, (off + 7) & !7, OFF_LIMIT - 1);
-            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32);
+            let budget = payload_len(if ret > 0 { ret as u64 } else { 0 }, args[0] as u32, tgid);
             let (off, m) = capture_iov(buf, off, slot, iov, iovlen, ret, budget, false);
             (off, n + m)
         }
@@ -1042,6 +1261,34 @@ unsafe fn capture_iov(
     (off + size_of::<ParamHeader>() + n as usize, 1)
 }
 
+#[raw_tracepoint(tracepoint = "sched_prepare_exec")]
+pub fn sched_prepare_exec(_ctx: RawTracePointContext) -> i32 {
+    match unsafe { try_prepare_exec() } {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+/// execve's first half, as sys_enter saw it: the exec is past its point of no return but
+/// the task is unchanged (old image, argument registers, the ABI it entered through: an
+/// int 0x80 execve of a 64-bit binary is still the i386 execve here).
+unsafe fn try_prepare_exec() -> Result<(), i64> {
+    if is_recorder() {
+        return Ok(());
+    }
+    let regs = current_regs();
+    let nr = syscall_nr(regs);
+    let compat = is_compat();
+    let pol = policy(compat, nr);
+    if pol.flags & policy_flags::AT_ENTER == 0 {
+        return Ok(());
+    }
+    let args = syscall_args(regs, compat);
+    let flags = syscall_flags::ENTER_HALF | if compat { syscall_flags::COMPAT } else { 0 };
+    emit_syscall(nr, flags, &args, 0, &pol, true, bpf_get_current_pid_tgid())?;
+    Ok(())
+}
+
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
     match unsafe { try_exec(&ctx) } {
@@ -1055,12 +1302,18 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     let old_pid = raw_arg(ctx, 1) as u32;
     let bprm = raw_arg(ctx, 2);
     let off = offsets();
+    let filename_ptr: u64 = read_kernel(bprm, off.bprm_filename).unwrap_or(0);
+    // execve's first half, timed before the exec record (as its sys_enter was): the joined
+    // syscall is released after the exec record, and time order puts it back first.
+    if EXEC_ENTER_HOOKED.get(0).copied().unwrap_or(0) == 0 {
+        execve_enter_half(filename_ptr, bpf_ktime_get_boot_ns());
+    }
     let ts = bpf_ktime_get_boot_ns();
     // Decided before the record is reserved: a full ring must not lose the policy.
-    flag_interpreter(read_kernel(bprm, off.bprm_filename).unwrap_or(0));
+    flag_interpreter(filename_ptr);
 
-    let Some(mut entry) = EVENTS.reserve::<ExecRecord>(0) else {
-        count_drop(drop_cause::RING_FULL);
+    let Some(mut entry) = LIFECYCLE.reserve::<ExecRecord>(0) else {
+        count_drop(drop_cause::LIFECYCLE_FULL);
         return Ok(());
     };
     // The record is 4 KiB, far above the 512-byte BPF stack: fill it in place.
@@ -1093,7 +1346,6 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     addr_of_mut!((*rec)._pad0).write(0);
 
     let mut flags = 0u32;
-    let filename_ptr: u64 = read_kernel(bprm, off.bprm_filename).unwrap_or(0);
     let filename = &mut *addr_of_mut!((*rec).filename);
     let filename_len = match bpf_probe_read_kernel_str_bytes(filename_ptr as *const u8, filename) {
         Ok(s) => s.len(),
@@ -1139,6 +1391,7 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         if let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) {
             let more = addr_of_mut!((*scratch).more);
             (*more).left = 0;
+            (*more).lifecycle = 1;
             continue_from(more, arg_start, EXEC_ARGS_MAX as u64, total);
             (*more).ts = ts;
             continued = (*more).left > 0;
@@ -1150,11 +1403,86 @@ unsafe fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
     addr_of_mut!((*rec).args_len).write(read_len as u16);
     addr_of_mut!((*rec).args_total).write(total.min(u32::MAX as u64) as u32);
     addr_of_mut!((*rec).flags).write(flags);
-    entry.submit(wakeup_reserved(size_of::<ExecRecord>() as u64));
+    entry.submit(wakeup_reserved(&LIFECYCLE, size_of::<ExecRecord>() as u64));
     if continued {
         let _ = MORE_PROGS.tail_call(ctx, 0);
     }
     Ok(())
+}
+
+/// Where `sched_prepare_exec` is missing (Linux < 6.10): the first half of the execve (or
+/// execveat) that made this exec, if a syscall did (not a kernel-started exec), from what
+/// is left once the new image is in: the syscall number from the saved registers (a
+/// 64-bit image reports execve as the x86_64 one), the filename as the kernel copied it,
+/// as a PATH item in the parameter slot the policy names; the argument registers are
+/// cleared. Its exit half follows from sys_exit, in the same ring.
+#[inline(always)]
+unsafe fn execve_enter_half(filename: u64, ts: u64) {
+    if is_recorder() {
+        return;
+    }
+    let regs = current_regs();
+    let nr = syscall_nr(regs);
+    let compat = is_compat();
+    let pol = policy(compat, nr);
+    if pol.flags & policy_flags::AT_ENTER == 0 {
+        return;
+    }
+    let Some(scratch) = SCRATCH.get_ptr_mut(bpf_get_smp_processor_id()) else {
+        count_lost_record(drop_cause::SCRATCH_FULL);
+        return;
+    };
+    let buf = (*scratch).buf.as_mut_ptr();
+    let item = size_of::<SyscallRecord>();
+    let data = buf.add(item + size_of::<ParamHeader>());
+    let rc = bpf_probe_read_kernel_str(
+        data as *mut c_void,
+        MAX_STR as u32,
+        filename as *const c_void,
+    );
+    let (len, flags) = if rc <= 0 {
+        (0u32, param_flags::UNREADABLE)
+    } else {
+        let n = ((rc as u32) - 1) & (MAX_STR as u32 - 1);
+        (
+            n,
+            if rc as usize >= MAX_STR {
+                param_flags::CUT
+            } else {
+                0
+            },
+        )
+    };
+    put_header(
+        buf,
+        item,
+        pol.params[0].slot,
+        param_kind::PATH,
+        flags,
+        len,
+        len as u64,
+    );
+    let end = item + size_of::<ParamHeader>() + len as usize;
+    #[expect(clippy::cast_ptr_alignment, reason = "map values are 8-byte aligned")]
+    let rec = buf as *mut SyscallRecord;
+    rec.write(SyscallRecord {
+        header: header(kind::SYSCALL, ts),
+        nr,
+        flags: syscall_flags::ENTER_HALF | if compat { syscall_flags::COMPAT } else { 0 },
+        args: [0; 6],
+        ret: 0,
+        cgroup_id: bpf_get_current_cgroup_id(),
+        params_len: (end - item) as u32,
+        nparams: 1,
+    });
+    let n = end & (2 * OFF_LIMIT - 1);
+    let bytes = core::slice::from_raw_parts(buf as *const u8, n);
+    if LIFECYCLE
+        .output(bytes, wakeup_output(&LIFECYCLE, n as u64))
+        .is_err()
+    {
+        count_lost_record(drop_cause::LIFECYCLE_FULL);
+    }
 }
 
 /// Where `flag_interpreter` reads the exec'd path: a part of the scratch no record uses
@@ -1229,21 +1557,17 @@ unsafe fn flag_interpreter(filename: u64) {
             key = interpreter_key_of(name, n);
         }
     }
+    // Close-on-exec fds close without a syscall: forget which fds were data-less.
+    set_null_fds(tgid, 0);
     // Fds survive exec, and so does the note that some are kept whole.
-    let mut flags = PROC_FLAGS
-        .get(&tgid)
-        .map_or(0, |f| *f & proc_flags::HAS_FULL_FDS);
+    let mut flags = proc_flags_of(tgid) & proc_flags::HAS_FULL_FDS;
     if INTERPRETERS.get(&key).is_some() {
         flags |= proc_flags::INTERPRETER;
     }
     if has_controlling_tty() {
         flags |= proc_flags::CONTROLLING_TTY;
     }
-    if flags != 0 {
-        let _ = PROC_FLAGS.insert(&tgid, &flags, 0);
-    } else {
-        let _ = PROC_FLAGS.remove(&tgid);
-    }
+    set_proc_flags(tgid, flags);
 }
 
 /// Whether the current task has a controlling terminal (`signal->tty`): its standard
@@ -1272,12 +1596,12 @@ unsafe fn try_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
     // A fork of an interpreter is still that interpreter (a subshell) until it execs.
     let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if child_pid != parent_tgid {
-        if let Some(flags) = PROC_FLAGS.get(&parent_tgid).copied() {
-            let _ = PROC_FLAGS.insert(&child_pid, &flags, 0);
-        }
+        // Always written: the slot may hold a stale value of a pid's earlier holder.
+        set_proc_flags(child_pid, proc_flags_of(parent_tgid));
+        set_null_fds(child_pid, null_fds_of(parent_tgid));
     }
-    let Some(mut entry) = EVENTS.reserve::<ForkRecord>(0) else {
-        count_drop(drop_cause::RING_FULL);
+    let Some(mut entry) = LIFECYCLE.reserve::<ForkRecord>(0) else {
+        count_drop(drop_cause::LIFECYCLE_FULL);
         return Ok(());
     };
     entry.write(ForkRecord {
@@ -1286,7 +1610,7 @@ unsafe fn try_fork(ctx: &RawTracePointContext) -> Result<(), i64> {
         child_tid,
         cgroup_id: bpf_get_current_cgroup_id(),
     });
-    entry.submit(wakeup_reserved(size_of::<ForkRecord>() as u64));
+    entry.submit(wakeup_reserved(&LIFECYCLE, size_of::<ForkRecord>() as u64));
     Ok(())
 }
 
@@ -1302,19 +1626,48 @@ unsafe fn try_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let task = raw_arg(ctx, 0);
     let group_dead = raw_arg(ctx, 1) as u8 as u32;
     if group_dead != 0 {
-        let _ = PROC_FLAGS.remove(&((bpf_get_current_pid_tgid() >> 32) as u32));
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        set_proc_flags(tgid, 0);
+        set_null_fds(tgid, 0);
     }
     let exit_code: u32 = read_kernel(task, offsets().task_exit_code).unwrap_or(0);
-    let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
-        count_drop(drop_cause::RING_FULL);
+    let ts = bpf_ktime_get_boot_ns();
+    // The exit or exit_group that ended this task, if one did (not a signal): the task is
+    // still in that syscall, its saved registers hold its number and argument. Emitted
+    // here, before the exit record, since the programs attach no sys_enter.
+    if !is_recorder() {
+        let regs = current_regs();
+        let nr = syscall_nr(regs);
+        let compat = is_compat();
+        if policy(compat, nr).flags & policy_flags::NO_RETURN != 0 {
+            let args = syscall_args(regs, compat);
+            let flags = syscall_flags::NO_RETURN | if compat { syscall_flags::COMPAT } else { 0 };
+            emit_plain(
+                &LIFECYCLE,
+                SyscallRecord {
+                    header: header(kind::SYSCALL, ts),
+                    nr,
+                    flags,
+                    args: [args[0], args[1], args[2], args[3], args[4], args[5]],
+                    ret: 0,
+                    cgroup_id: bpf_get_current_cgroup_id(),
+                    params_len: 0,
+                    nparams: 0,
+                },
+                drop_cause::LIFECYCLE_FULL,
+            );
+        }
+    }
+    let Some(mut entry) = LIFECYCLE.reserve::<ExitRecord>(0) else {
+        count_drop(drop_cause::LIFECYCLE_FULL);
         return Ok(());
     };
     entry.write(ExitRecord {
-        header: header(kind::EXIT, bpf_ktime_get_boot_ns()),
+        header: header(kind::EXIT, ts),
         exit_code,
         group_dead,
     });
-    entry.submit(wakeup_reserved(size_of::<ExitRecord>() as u64));
+    entry.submit(wakeup_reserved(&LIFECYCLE, size_of::<ExitRecord>() as u64));
     Ok(())
 }
 
@@ -1334,8 +1687,8 @@ unsafe fn try_cgroup_mkdir(ctx: &RawTracePointContext) -> Result<(), i64> {
     let cgroup_id: u64 = read_kernel(kn, off.kernfs_node_id)?;
     let root: u64 = read_kernel(cgrp, off.cgroup_root)?;
     let hierarchy_id: u32 = read_kernel(root, off.cgroup_root_hierarchy_id)?;
-    let Some(mut entry) = EVENTS.reserve::<CgroupMkdirRecord>(0) else {
-        count_drop(drop_cause::RING_FULL);
+    let Some(mut entry) = LIFECYCLE.reserve::<CgroupMkdirRecord>(0) else {
+        count_drop(drop_cause::LIFECYCLE_FULL);
         return Ok(());
     };
     let rec = entry.as_mut_ptr();
@@ -1348,7 +1701,10 @@ unsafe fn try_cgroup_mkdir(ctx: &RawTracePointContext) -> Result<(), i64> {
         Err(_) => 0,
     };
     addr_of_mut!((*rec).path_len).write(len);
-    entry.submit(wakeup_reserved(size_of::<CgroupMkdirRecord>() as u64));
+    entry.submit(wakeup_reserved(
+        &LIFECYCLE,
+        size_of::<CgroupMkdirRecord>() as u64,
+    ));
     Ok(())
 }
 

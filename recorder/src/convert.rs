@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::probes::Ring;
 use capture_format::{
     Abi, Buffer, BufferCut, CgroupEvent, Completion, Event, EventBody, ExecEvent, ExitEvent,
     ForkEvent, Param, ParamValue, SockAddr, SyscallEvent,
@@ -28,17 +29,19 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-/// Turns records into events, joining the two halves of syscalls whose parameters are
-/// read at sys_enter (execve) by thread id, and full-payload buffers with the pieces that
-/// follow them.
+/// Turns records into events, joining the two halves of a successful execve (its filename
+/// from sched_process_exec, its return from sys_exit) by thread id, and full-payload
+/// buffers with the pieces that follow them.
 #[derive(Default)]
 pub struct Decoder {
-    /// Enter halves waiting for their exit, by thread id.
+    /// Enter halves waiting for their exit, by thread id. Both halves come through the
+    /// lifecycle ring, in order.
     pending: HashMap<u32, Event>,
-    /// Events whose data continues in DATA_MORE pieces, by thread id. The kernel emits
-    /// the pieces right after the record, in the same program run, so any other record of
-    /// the thread means no more pieces are coming (one was lost).
-    growing: HashMap<u32, Growing>,
+    /// Events whose data continues in DATA_MORE pieces, by ring and thread id. The kernel
+    /// emits the pieces right after the record, in the same program run and ring, so any
+    /// other record of the thread in that ring means no more pieces are coming (one was
+    /// lost). The other ring's records say nothing: the two are read one after the other.
+    growing: [HashMap<u32, Growing>; 2],
 }
 
 /// An event waiting for the DATA_MORE pieces of its data.
@@ -112,9 +115,22 @@ impl Growing {
 }
 
 impl Decoder {
-    /// Decodes one record, handing `emit` the events it completes: none (an enter half
-    /// waiting for its exit), one, or two (a thread's exit completes its pending enter).
+    /// Decodes one record of the event ring; see [`Decoder::decode_from`].
+    #[cfg(test)]
     pub fn decode(&mut self, bytes: &[u8], emit: &mut impl FnMut(Event)) -> Result<(), BadRecord> {
+        self.decode_from(Ring::Events, bytes, emit)
+    }
+
+    /// Decodes one record from `ring`, handing `emit` the events it completes: none (an
+    /// enter half waiting for its exit), one, or two (a thread's exit completes its
+    /// pending enter).
+    pub fn decode_from(
+        &mut self,
+        ring: Ring,
+        bytes: &[u8],
+        emit: &mut impl FnMut(Event),
+    ) -> Result<(), BadRecord> {
+        let ri = ring as usize;
         let bad = |kind| BadRecord {
             kind,
             len: bytes.len(),
@@ -127,8 +143,8 @@ impl Decoder {
             tid: header.tid,
             body,
         };
-        if !self.growing.is_empty() && header.kind != kind::DATA_MORE {
-            if let Some(done) = self.growing.remove(&header.tid) {
+        if !self.growing[ri].is_empty() && header.kind != kind::DATA_MORE {
+            if let Some(done) = self.growing[ri].remove(&header.tid) {
                 emit(done.into_event());
             }
         }
@@ -139,11 +155,11 @@ impl Decoder {
                     .get(size_of::<DataMoreRecord>()..)
                     .and_then(|d| d.get(..r.len as usize))
                     .ok_or(bad(header.kind))?;
-                self.grow(&r, data, emit);
+                self.grow(ring, &r, data, emit);
                 return Ok(());
             }
             kind::SYSCALL => {
-                let (first, second) = self.syscall(bytes).ok_or(bad(header.kind))?;
+                let (first, second) = self.syscall(ring, bytes).ok_or(bad(header.kind))?;
                 first.into_iter().chain(second).for_each(emit);
                 return Ok(());
             }
@@ -153,7 +169,7 @@ impl Decoder {
                 if r.flags & exec_flags::ARGS_CONTINUED != 0 {
                     let block = r.args[..(r.args_len as usize).min(EXEC_ARGS_MAX)].to_vec();
                     let total = u64::from(r.args_total);
-                    self.growing.insert(
+                    self.growing[ri].insert(
                         header.tid,
                         Growing::Args {
                             event: e,
@@ -206,7 +222,7 @@ impl Decoder {
 
     /// The events a syscall record completes (see [`Decoder::decode`]); `None` if the
     /// record is malformed.
-    fn syscall(&mut self, bytes: &[u8]) -> Option<(Option<Event>, Option<Event>)> {
+    fn syscall(&mut self, ring: Ring, bytes: &[u8]) -> Option<(Option<Event>, Option<Event>)> {
         let r: SyscallRecord = read(bytes)?;
         let items = bytes.get(size_of::<SyscallRecord>()..)?;
         let items = items.get(..r.params_len as usize)?;
@@ -288,7 +304,7 @@ impl Decoder {
         }
         if r.flags & syscall_flags::CONTINUED != 0 {
             // Held until its last piece; a previous one of this thread is complete.
-            let previous = self.growing.insert(r.header.tid, Growing::Buffer(event));
+            let previous = self.growing[ring as usize].insert(r.header.tid, Growing::Buffer(event));
             return Some((previous.map(Growing::into_event), None));
         }
         Some((Some(event), None))
@@ -297,15 +313,22 @@ impl Decoder {
     /// Appends a DATA_MORE piece to its thread's growing event, and hands the event over
     /// once the piece is the last. A piece that does not start where the data ends (one
     /// was lost) is not glued on: the data stays marked cut there.
-    fn grow(&mut self, piece: &DataMoreRecord, data: &[u8], emit: &mut impl FnMut(Event)) {
+    fn grow(
+        &mut self,
+        ring: Ring,
+        piece: &DataMoreRecord,
+        data: &[u8],
+        emit: &mut impl FnMut(Event),
+    ) {
         let tid = piece.header.tid;
-        let Some(growing) = self.growing.get_mut(&tid) else {
+        let growing = &mut self.growing[ring as usize];
+        let Some(g) = growing.get_mut(&tid) else {
             // Its record was lost: nothing to attach the piece to.
             return;
         };
-        let fits = growing.append(piece.offset, data);
+        let fits = g.append(piece.offset, data);
         if !fits || piece.flags & (data_more_flags::LAST | data_more_flags::UNREADABLE) != 0 {
-            if let Some(done) = self.growing.remove(&tid) {
+            if let Some(done) = growing.remove(&tid) {
                 emit(done.into_event());
             }
         }
@@ -325,16 +348,18 @@ impl Decoder {
                 .collect();
             out.extend(old.iter().filter_map(|tid| self.pending.remove(tid)));
         }
-        if !self.growing.is_empty() {
-            let old: Vec<u32> = self
-                .growing
+        for growing in &mut self.growing {
+            if growing.is_empty() {
+                continue;
+            }
+            let old: Vec<u32> = growing
                 .iter()
                 .filter(|(_, g)| g.ts() < ts)
                 .map(|(tid, _)| *tid)
                 .collect();
             out.extend(
                 old.iter()
-                    .filter_map(|tid| self.growing.remove(tid))
+                    .filter_map(|tid| growing.remove(tid))
                     .map(Growing::into_event),
             );
         }
@@ -347,7 +372,12 @@ impl Decoder {
             .pending
             .drain()
             .map(|(_, e)| e)
-            .chain(self.growing.drain().map(|(_, g)| g.into_event()))
+            .chain(
+                self.growing
+                    .iter_mut()
+                    .flat_map(|g| g.drain())
+                    .map(|(_, g)| g.into_event()),
+            )
             .collect();
         v.sort_by_key(|e| e.ts);
         v

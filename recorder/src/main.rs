@@ -12,7 +12,7 @@ use aftertrace_recorder::{
     config::{self, DaemonConfig},
     daemon,
     preflight::Unavailable,
-    probes::ProbeSettings,
+    probes::{Floor, ProbeSettings},
     record::{record, OutputError, RecordOptions},
     segments::Rotation,
 };
@@ -76,6 +76,13 @@ enum Cmd {
         /// Size of the kernel's event ring buffer in bytes (a power of two).
         #[arg(long, default_value_t = 64 << 20, hide = true)]
         ring_bytes: u32,
+        /// Size of the kernel's lifecycle ring buffer (exec, fork, exit, cgroup records).
+        #[arg(long, default_value_t = 8 << 20, hide = true)]
+        lifecycle_ring_bytes: u32,
+        /// The bench's floor modes: attach only the syscall hooks, returning at once, and
+        /// record nothing (what the attachment alone costs).
+        #[arg(long, value_enum, default_value = "off", hide = true)]
+        floor: Floor,
         /// Uncompressed bytes of events per compressed chunk.
         #[arg(long, default_value_t = 1 << 20, hide = true)]
         chunk_bytes: usize,
@@ -297,6 +304,8 @@ fn main() -> ExitCode {
             snaplen,
             payload_cap,
             ring_bytes,
+            lifecycle_ring_bytes,
+            floor,
             command,
         } => {
             if duration.is_none() && command.is_empty() {
@@ -320,7 +329,9 @@ fn main() -> ExitCode {
                 probes: ProbeSettings {
                     snaplen,
                     ring_bytes,
+                    lifecycle_ring_bytes,
                     payload_cap: payload_cap.min(u32::MAX as u64) as u32,
+                    floor,
                 },
                 rotation: (rotate_size.is_some() || rotate_time.is_some()).then_some(Rotation {
                     max_bytes: rotate_size,

@@ -97,6 +97,7 @@ const CAUSES: [&str; drop_cause::COUNT as usize] = [
     "scratch_full",
     "regs_unreadable",
     "data_lost",
+    "lifecycle_full",
 ];
 
 /// Turns the kernel's cumulative per-CPU loss counters into ledger entries: one per
@@ -264,7 +265,7 @@ impl Pipeline {
             totals,
             ..
         } = self;
-        probes.drain(timeout, |bytes| {
+        probes.drain(timeout, |ring, bytes| {
             let mut keep = |mut e: Event| {
                 procs.apply(&mut e);
                 match &e.body {
@@ -290,7 +291,7 @@ impl Pipeline {
                 // time, earlier than its exit record).
                 reorder.push(e);
             };
-            if let Err(err) = decoder.decode(bytes, &mut keep) {
+            if let Err(err) = decoder.decode_from(ring, bytes, &mut keep) {
                 totals.bad_records += 1;
                 tracing::warn!("{err}: {:02x?}", &bytes[..bytes.len().min(64)]);
             }

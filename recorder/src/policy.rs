@@ -4,7 +4,7 @@
 //! (syscall number -> policy) loaded into the programs' maps, so that the programs stay
 //! generic: copy, don't interpret.
 
-use capture_format::syscall_defs::{Capture, Kernel, Ret, SYSCALLS};
+use capture_format::syscall_defs::{Capture, Class, Kernel, Ret, SYSCALLS};
 use capture_format::{syscall_number, Abi, SyscallDef};
 use recorder_common::{
     len_from, param_kind, policy_flags, ParamSpec, SyscallPolicy, MAX_PARAMS, MAX_SYSCALL_NR,
@@ -88,7 +88,12 @@ fn flags(d: &SyscallDef) -> u32 {
         // The programs know these two positions only; the table's test keeps it so.
         Kernel::OpenFlagsArg(_) => 0,
         Kernel::OpenForWrite => policy_flags::OPEN_FOR_WRITE,
+        Kernel::ClosesRange => policy_flags::CLOSE_RANGE,
     };
+    // The fd an open returns is followed in the kernel (data-less devices).
+    if d.class == Class::Open {
+        f |= policy_flags::OPENS_FD;
+    }
     // execve's memory is replaced by the new image: read it at enter.
     if d.at_enter() {
         f |= policy_flags::AT_ENTER;

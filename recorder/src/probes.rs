@@ -11,7 +11,7 @@ use aya::{
 };
 use capture_format::Abi;
 use recorder_common::{
-    drop_cause, interpreter_key, proc_flags, InterpreterKey, KernelOffsets, SyscallPolicy,
+    drop_cause, floor, interpreter_key, proc_flags, InterpreterKey, KernelOffsets, SyscallPolicy,
     FULL_PAYLOAD_DEFAULT, FULL_PAYLOAD_LIMIT, MAX_ITEM,
 };
 
@@ -24,9 +24,36 @@ pub struct ProbeSettings {
     pub snaplen: u32,
     /// Size of the event ring buffer in bytes (a power of two, at least a page).
     pub ring_bytes: u32,
+    /// Size of the lifecycle ring (exec, fork, exit, cgroup records), likewise.
+    pub lifecycle_ring_bytes: u32,
     /// Bytes kept of one buffer under the full-payload policy (at most
     /// `FULL_PAYLOAD_LIMIT`): the first MAX_ITEM in the record, the rest in pieces.
     pub payload_cap: u32,
+    /// The bench's floor modes: attach only the syscall hooks, returning at once.
+    pub floor: Floor,
+}
+
+/// What the syscall hooks do: record, or (the bench's floor modes) nothing at all, to
+/// measure what the attachment alone costs with the project's own programs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Floor {
+    /// Record (the normal mode).
+    #[default]
+    Off,
+    /// Only sys_exit attached, returning at once.
+    SysExit,
+    /// sys_enter and sys_exit attached, both returning at once.
+    SysEnterExit,
+}
+
+/// Which ring buffer a record came from. Records of one thread keep their order within a
+/// ring, not across the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    /// Syscall records.
+    Events = 0,
+    /// Exec, fork, exit, cgroup records and execve's and exit's syscall records.
+    Lifecycle = 1,
 }
 
 impl Default for ProbeSettings {
@@ -34,7 +61,9 @@ impl Default for ProbeSettings {
         ProbeSettings {
             snaplen: 256,
             ring_bytes: 64 << 20,
+            lifecycle_ring_bytes: 8 << 20,
             payload_cap: FULL_PAYLOAD_DEFAULT,
+            floor: Floor::Off,
         }
     }
 }
@@ -42,22 +71,64 @@ impl Default for ProbeSettings {
 /// The compiled programs, built by build.rs from `recorder-ebpf`.
 static PROGRAMS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/aftertrace"));
 
-/// (program name in the object, raw tracepoint it attaches to)
+/// (program name in the object, raw tracepoint it attaches to). No sys_enter: attaching it
+/// costs every syscall 70-90 ns of dispatch here, and only execve and exit needed it; their
+/// records come from sched_process_exec and sched_process_exit.
 const ATTACHMENTS: &[(&str, &str)] = &[
     ("sched_process_fork", "sched_process_fork"),
     ("sched_process_exec", "sched_process_exec"),
     ("sched_process_exit", "sched_process_exit"),
     ("cgroup_mkdir", "cgroup_mkdir"),
-    ("sys_enter", "sys_enter"),
     ("sys_exit", "sys_exit"),
 ];
 
+/// Attaches `sched_prepare_exec` where the kernel has it (Linux >= 6.10), and tells the
+/// programs so: execve's first half then comes from it, with its real arguments and ABI.
+/// Elsewhere `sched_process_exec` makes it from what is left after the exec.
+fn attach_prepare_exec(ebpf: &mut Ebpf) -> Result<()> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut("sched_prepare_exec")
+        .ok_or_else(|| anyhow!("program sched_prepare_exec missing from the object"))?
+        .try_into()?;
+    prog.load()
+        .context("the kernel's verifier rejected sched_prepare_exec")?;
+    if let Err(e) = prog.attach("sched_prepare_exec") {
+        tracing::info!("no sched_prepare_exec tracepoint ({e}): execve's arguments come from sched_process_exec");
+        return Ok(());
+    }
+    let mut hooked: Array<_, u32> = Array::try_from(
+        ebpf.map_mut("EXEC_ENTER_HOOKED")
+            .ok_or_else(|| anyhow!("map EXEC_ENTER_HOOKED missing"))?,
+    )?;
+    hooked.set(0, 1, 0).context("setting EXEC_ENTER_HOOKED")?;
+    Ok(())
+}
+
+/// Slots of the programs' per-process flags array: one per pid up to the kernel's pid_max
+/// (4 + 8 bytes each: 384 KiB at the default 32768, 48 MiB at the 4194304 limit); pids
+/// above, should pid_max be raised later, get no payload flags (their I/O is kept to the
+/// snaplen) and no data-less fds.
+fn proc_slots() -> u32 {
+    const PID_MAX_LIMIT: u32 = 4 << 20;
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(32768)
+        .clamp(1024, PID_MAX_LIMIT)
+}
+
+/// The floor modes' attachments.
+const FLOOR_SYS_EXIT: &[(&str, &str)] = &[("sys_exit", "sys_exit")];
+const FLOOR_SYS_ENTER_EXIT: &[(&str, &str)] =
+    &[("sys_enter_floor", "sys_enter"), ("sys_exit", "sys_exit")];
+
 pub struct Probes {
     // Field order matters: the maps are taken out of `ebpf` and must be dropped before it.
+    lifecycle: RingBuf<MapData>,
     events: RingBuf<MapData>,
     drops: PerCpuArray<MapData, u64>,
     drops_by_pid: BpfHashMap<MapData, u32, u64>,
-    proc_flags: BpfHashMap<MapData, u32, u32>,
+    proc_flags_by_pid: Array<MapData, u32>,
     _ebpf: Ebpf,
 }
 
@@ -70,11 +141,13 @@ pub type DropCountsByCpu = Vec<DropCounts>;
 impl Probes {
     /// Checks privileges and kernel features, loads and attaches every program.
     pub fn load(settings: &ProbeSettings) -> Result<Self> {
-        if !settings.ring_bytes.is_power_of_two() || settings.ring_bytes < 4096 {
-            anyhow::bail!(
-                "ring buffer size {} is not a power of two of at least 4096 bytes",
-                settings.ring_bytes
-            );
+        for (what, bytes) in [
+            ("ring buffer", settings.ring_bytes),
+            ("lifecycle ring buffer", settings.lifecycle_ring_bytes),
+        ] {
+            if !bytes.is_power_of_two() || bytes < 4096 {
+                anyhow::bail!("{what} size {bytes} is not a power of two of at least 4096 bytes");
+            }
         }
         let snaplen = settings.snaplen.min(MAX_ITEM as u32);
         if settings.payload_cap > FULL_PAYLOAD_LIMIT {
@@ -91,12 +164,22 @@ impl Probes {
             .context("this kernel's BTF lacks a structure member aftertrace needs")?;
         let own_tgid = std::process::id();
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| anyhow!("reading {path}: {e}"))?;
+        let floor_mode = match settings.floor {
+            Floor::Off => floor::OFF,
+            Floor::SysExit => floor::SYS_EXIT,
+            Floor::SysEnterExit => floor::SYS_ENTER_EXIT,
+        };
+        let proc_slots = proc_slots();
         let mut ebpf = EbpfLoader::new()
+            .set_global("FLOOR", &floor_mode, true)
+            .set_max_entries("PROC_FLAGS_BY_PID", proc_slots)
+            .set_max_entries("NULL_FDS", proc_slots)
             .set_global("OFFSETS", &offsets, true)
             .set_global("RECORDER_TGID", &own_tgid, true)
             .set_global("SNAPLEN", &snaplen, true)
             .set_global("FULL_PAYLOAD", &settings.payload_cap, true)
             .set_max_entries("EVENTS", settings.ring_bytes)
+            .set_max_entries("LIFECYCLE", settings.lifecycle_ring_bytes)
             .set_max_entries("SCRATCH", cpus as u32)
             .load(PROGRAMS)
             .context("loading the eBPF object into the kernel")?;
@@ -129,6 +212,14 @@ impl Probes {
         more.load()
             .context("the kernel's verifier rejected sys_exit_more")?;
         let more_fd = more.fd()?.try_clone()?;
+        // Loaded, not attached: sys_exit tail-calls it after opens, closes and dups.
+        let open: &mut RawTracePoint = ebpf
+            .program_mut("sys_exit_fds")
+            .ok_or_else(|| anyhow!("program sys_exit_fds missing from the object"))?
+            .try_into()?;
+        open.load()
+            .context("the kernel's verifier rejected sys_exit_fds")?;
+        let open_fd = open.fd()?.try_clone()?;
         let mut more_progs = ProgramArray::try_from(
             ebpf.map_mut("MORE_PROGS")
                 .ok_or_else(|| anyhow!("map MORE_PROGS missing"))?,
@@ -136,7 +227,18 @@ impl Probes {
         more_progs
             .set(0, &more_fd, 0)
             .context("installing sys_exit_more in MORE_PROGS")?;
-        for (prog_name, tracepoint) in ATTACHMENTS {
+        more_progs
+            .set(1, &open_fd, 0)
+            .context("installing sys_exit_fds in MORE_PROGS")?;
+        if settings.floor == Floor::Off {
+            attach_prepare_exec(&mut ebpf)?;
+        }
+        let attachments = match settings.floor {
+            Floor::Off => ATTACHMENTS,
+            Floor::SysExit => FLOOR_SYS_EXIT,
+            Floor::SysEnterExit => FLOOR_SYS_ENTER_EXIT,
+        };
+        for (prog_name, tracepoint) in attachments {
             let prog: &mut RawTracePoint = ebpf
                 .program_mut(prog_name)
                 .ok_or_else(|| anyhow!("program {prog_name} missing from the object"))?
@@ -150,6 +252,10 @@ impl Probes {
             ebpf.take_map("EVENTS")
                 .ok_or_else(|| anyhow!("map EVENTS missing"))?,
         )?;
+        let lifecycle = RingBuf::try_from(
+            ebpf.take_map("LIFECYCLE")
+                .ok_or_else(|| anyhow!("map LIFECYCLE missing"))?,
+        )?;
         let drops = PerCpuArray::try_from(
             ebpf.take_map("DROPS")
                 .ok_or_else(|| anyhow!("map DROPS missing"))?,
@@ -158,15 +264,16 @@ impl Probes {
             ebpf.take_map("DROPS_BY_PID")
                 .ok_or_else(|| anyhow!("map DROPS_BY_PID missing"))?,
         )?;
-        let proc_flags = BpfHashMap::try_from(
-            ebpf.take_map("PROC_FLAGS")
-                .ok_or_else(|| anyhow!("map PROC_FLAGS missing"))?,
+        let proc_flags_by_pid = Array::try_from(
+            ebpf.take_map("PROC_FLAGS_BY_PID")
+                .ok_or_else(|| anyhow!("map PROC_FLAGS_BY_PID missing"))?,
         )?;
         Ok(Probes {
+            proc_flags_by_pid,
+            lifecycle,
             events,
             drops,
             drops_by_pid,
-            proc_flags,
             _ebpf: ebpf,
         })
     }
@@ -174,44 +281,80 @@ impl Probes {
     /// Hands every available record to `f`, after waiting up to `timeout` for some.
     /// Returns how many were handled.
     ///
-    /// The programs wake the reader only when 512 KiB are waiting, so that a busy node does
-    /// not pay a wakeup per syscall. Under a light load the wait is a nap instead: returning
-    /// after a handful of records would spin, at a syscall per loop.
-    pub fn drain(&mut self, timeout: Duration, mut f: impl FnMut(&[u8])) -> Result<usize> {
+    /// The programs never wake the reader (a busy node would pay for a wakeup, or for
+    /// deciding on one, on every syscall): poll returns at once when records are waiting
+    /// and otherwise sleeps `timeout`. Under a light load the wait is a nap: returning after
+    /// a handful of records would spin, at a syscall per loop.
+    ///
+    /// The lifecycle ring is drained before the event ring each time, so that however fast
+    /// syscalls come, the process-tree records find room.
+    pub fn drain(&mut self, timeout: Duration, mut f: impl FnMut(Ring, &[u8])) -> Result<usize> {
         /// Enough records to come straight back for more.
         const BUSY: usize = 4096;
         /// The nap when some, but few, records came: bounds the delay they see.
         const NAP: Duration = Duration::from_millis(10);
-        let mut n = 0;
-        while let Some(item) = self.events.next() {
-            f(&item);
-            n += 1;
-        }
+        let mut n = self.drain_once(&mut f);
         if n >= BUSY {
             return Ok(n);
         }
         if n > 0 {
             std::thread::sleep(NAP.min(timeout));
         } else {
-            let mut pfd = libc::pollfd {
-                fd: self.events.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
+            let mut pfds =
+                [self.events.as_raw_fd(), self.lifecycle.as_raw_fd()].map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            // SAFETY: two valid pollfds.
+            let rc = unsafe {
+                libc::poll(
+                    pfds.as_mut_ptr(),
+                    pfds.len() as libc::nfds_t,
+                    timeout.as_millis() as libc::c_int,
+                )
             };
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
             if rc < 0 {
                 let err = std::io::Error::last_os_error();
                 if err.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(err).context("poll on the event ring buffer");
+                    return Err(err).context("poll on the ring buffers");
                 }
             }
         }
-        while let Some(item) = self.events.next() {
-            f(&item);
-            n += 1;
-        }
+        n += self.drain_once(&mut f);
         Ok(n)
+    }
+
+    /// What is in the rings now: the lifecycle ring, then the events, then the lifecycle
+    /// ring again if it took more than a while (a flood of syscalls must not keep the
+    /// lifecycle ring waiting behind a whole ring of them).
+    fn drain_once(&mut self, f: &mut impl FnMut(Ring, &[u8])) -> usize {
+        /// Event records between two looks at the lifecycle ring.
+        const LIFECYCLE_EVERY: usize = 16384;
+        let mut n = 0;
+        loop {
+            while let Some(item) = self.lifecycle.next() {
+                f(Ring::Lifecycle, &item);
+                n += 1;
+            }
+            let mut batch = 0;
+            while let Some(item) = self.events.next() {
+                f(Ring::Events, &item);
+                batch += 1;
+                if batch == LIFECYCLE_EVERY {
+                    break;
+                }
+            }
+            n += batch;
+            // Bounded, so the caller gets to hand events over during a flood.
+            if batch < LIFECYCLE_EVERY || n >= 16 * LIFECYCLE_EVERY {
+                while let Some(item) = self.lifecycle.next() {
+                    f(Ring::Lifecycle, &item);
+                    n += 1;
+                }
+                return n;
+            }
+        }
     }
 
     /// Gives processes that began before the recording the payload flags the programs
@@ -233,7 +376,8 @@ impl Probes {
             }
             if flags != 0 {
                 // Best effort: a full map only means less payload for old processes.
-                let _ = self.proc_flags.insert(p.pid, flags, 0);
+                // A pid beyond the array (pid_max raised since) gets none.
+                let _ = self.proc_flags_by_pid.set(p.pid, flags, 0);
             }
         }
     }

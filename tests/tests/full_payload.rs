@@ -103,6 +103,34 @@ fn scripts_are_kept_whole_and_data_is_cut() {
         .map(|e| e["data_len"].as_u64().expect("len"))
         .sum();
     assert_eq!(total, 102400, "original lengths add up to what was written");
+
+    // head's reads of /dev/zero: a data-less device, recorded with their length only.
+    let at = ev
+        .iter()
+        .position(|e| {
+            e["syscall"] == "openat"
+                && e["proc_name"] == "head"
+                && e["args"]["pathname"] == "/dev/zero"
+        })
+        .expect("head opening /dev/zero");
+    let zero = &ev[at];
+    // After the open: the same fd number served the libraries and locale files before.
+    let zero_reads: Vec<&Value> = ev[at..]
+        .iter()
+        .filter(|e| {
+            e["pid"] == zero["pid"] && e["syscall"] == "read" && e["args"]["fd"] == zero["res"]
+        })
+        .collect();
+    assert!(
+        !zero_reads.is_empty(),
+        "head's reads of /dev/zero were recorded"
+    );
+    let zero_total: i64 = zero_reads.iter().filter_map(|e| e["res"].as_i64()).sum();
+    assert!(zero_total >= 102400, "their lengths are kept");
+    assert!(
+        zero_reads.iter().all(|e| data(e).is_empty()),
+        "no bytes of /dev/zero were copied"
+    );
     for w in head_writes {
         if w["data_len"].as_u64() > Some(256) {
             assert_eq!(data(w).len(), 256);

@@ -19,6 +19,14 @@ use super::proc::{self, Daemon};
 pub enum Mode {
     Bare,
     Aftertrace,
+    /// The floor: aftertrace's own sys_exit program, attached alone, returning at once.
+    FloorExit,
+    /// The same with a sys_enter program beside it: what attaching sys_enter costs.
+    FloorEnterExit,
+    /// aftertrace with another snaplen than its default (the snaplen cost table).
+    Snaplen64,
+    Snaplen128,
+    Snaplen256,
     Strace,
     Bpftrace,
     Auditd,
@@ -26,21 +34,50 @@ pub enum Mode {
 
 impl Mode {
     /// In the order of the table's columns (and of the runs, auditd last).
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Bare,
         Mode::Aftertrace,
+        Mode::FloorExit,
+        Mode::FloorEnterExit,
         Mode::Strace,
         Mode::Bpftrace,
         Mode::Auditd,
     ];
 
+    /// Runs of aftertrace at other snaplens, on the workloads that move data.
+    pub const SNAPLENS: [Mode; 3] = [Mode::Snaplen64, Mode::Snaplen128, Mode::Snaplen256];
+
     pub fn label(self) -> &'static str {
         match self {
             Mode::Bare => "bare",
             Mode::Aftertrace => "aftertrace",
+            Mode::FloorExit => "floor: sys_exit",
+            Mode::FloorEnterExit => "floor: enter+exit",
+            Mode::Snaplen64 => "aftertrace --snaplen 64",
+            Mode::Snaplen128 => "aftertrace --snaplen 128",
+            Mode::Snaplen256 => "aftertrace --snaplen 256",
             Mode::Strace => "strace -f",
             Mode::Bpftrace => "bpftrace",
             Mode::Auditd => "auditd -S all",
+        }
+    }
+
+    /// The snaplen of a snaplen mode.
+    pub fn snaplen(self) -> Option<u32> {
+        match self {
+            Mode::Snaplen64 => Some(64),
+            Mode::Snaplen128 => Some(128),
+            Mode::Snaplen256 => Some(256),
+            _ => None,
+        }
+    }
+
+    /// The recorder's `--floor` value of a floor mode.
+    pub fn floor(self) -> Option<&'static str> {
+        match self {
+            Mode::FloorExit => Some("sys-exit"),
+            Mode::FloorEnterExit => Some("sys-enter-exit"),
+            _ => None,
         }
     }
 }
@@ -150,10 +187,15 @@ pub struct RecorderStats {
 
 impl Recorder {
     pub fn start(bin: &Path, capture: &Path, snaplen: u32) -> Result<Recorder> {
+        Recorder::start_with(bin, capture, &["--snaplen", &snaplen.to_string()])
+    }
+
+    /// A recorder with `args` added to `record` (none: its default settings).
+    pub fn start_with(bin: &Path, capture: &Path, args: &[&str]) -> Result<Recorder> {
         let _ = std::fs::remove_file(capture);
         let mut cmd = Command::new(bin.join("aftertrace-recorder"));
-        cmd.args(["record", "--duration", "600s", "--snaplen"])
-            .arg(snaplen.to_string())
+        cmd.args(["record", "--duration", "600s"])
+            .args(args)
             .arg("-o")
             .arg(capture)
             .stdout(Stdio::null());
@@ -443,8 +485,13 @@ impl Auditd {
         })
     }
 
-    /// Adds the `-S all` rule; dropping the returned guard removes every rule (`auditctl -D`).
+    /// Adds the `-S all` rule (after removing every other one, the bench's own
+    /// `never,task` included, or new tasks would not be audited); dropping the returned
+    /// guard removes it again (see [`remove_audit_rules`]).
     pub fn trace_all(&self) -> Result<AuditRule> {
+        if !proc::quiet(Command::new("auditctl").arg("-D")) {
+            bail!("`auditctl -D` failed before adding the -S all rule");
+        }
         let guard = AuditRule(());
         let out = Command::new("auditctl")
             .args(["-a", "always,exit", "-F", "arch=b64", "-S", "all"])
@@ -481,10 +528,25 @@ impl Drop for AuditRule {
     }
 }
 
+/// Removes every audit rule, then adds `never,task`: once auditing was ever enabled on a
+/// boot, every task created afterwards takes the audit slow path on every syscall (even
+/// with audit disabled and no rules) until a `never,task` rule exists, which would skew
+/// every bare run after this one on the node.
 pub fn remove_audit_rules() {
     if !proc::quiet(Command::new("auditctl").arg("-D")) {
         eprintln!("bench: warning: `auditctl -D` failed; check `auditctl -l`");
     }
+    if !proc::quiet(Command::new("auditctl").args(["-a", "never,task"])) {
+        eprintln!(
+            "bench: warning: `auditctl -a never,task` failed: new tasks may take audit's slow path"
+        );
+    }
+}
+
+/// Whether a `never,task` audit rule is in place (`auditctl -l`); None without auditctl.
+pub fn audit_never_task() -> Option<bool> {
+    let rules = proc::output(Command::new("auditctl").arg("-l"))?;
+    Some(rules.lines().any(|l| l.contains("never,task")))
 }
 
 #[cfg(test)]

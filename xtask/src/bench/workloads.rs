@@ -185,7 +185,7 @@ pub struct Workload {
     pub unit_ns: f64,
     /// Syscalls one iteration makes, when fixed (time is shown per syscall then).
     pub syscalls_per_iter: Option<f64>,
-    /// The recorder's goal as a ratio to bare (issue 4), when there is one.
+    /// The recorder's goal as a ratio to bare (issue 14), when there is one.
     pub goal_ratio: Option<f64>,
     /// Iterations of the first (pilot) run, grown tenfold until a run lasts long enough.
     pub pilot_iters: u64,
@@ -200,7 +200,7 @@ pub const WORKLOADS: &[Workload] = &[
         unit: "ns/syscall",
         unit_ns: 1.0,
         syscalls_per_iter: Some(2.0),
-        goal_ratio: Some(1.5),
+        goal_ratio: Some(1.8),
         pilot_iters: 1000,
     },
     Workload {
@@ -222,7 +222,7 @@ pub const WORKLOADS: &[Workload] = &[
         unit: "ns/syscall",
         unit_ns: 1.0,
         syscalls_per_iter: Some(4.0),
-        goal_ratio: Some(1.3),
+        goal_ratio: Some(1.25),
         pilot_iters: 500,
     },
     Workload {
@@ -233,7 +233,7 @@ pub const WORKLOADS: &[Workload] = &[
         unit: "us/op",
         unit_ns: 1e3,
         syscalls_per_iter: None,
-        goal_ratio: None,
+        goal_ratio: Some(1.15),
         pilot_iters: 20,
     },
     Workload {
@@ -244,7 +244,7 @@ pub const WORKLOADS: &[Workload] = &[
         unit: "ms/run",
         unit_ns: 1e6,
         syscalls_per_iter: None,
-        goal_ratio: None,
+        goal_ratio: Some(1.15),
         pilot_iters: 1,
     },
 ];
