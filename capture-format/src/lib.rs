@@ -34,6 +34,8 @@ mod codec;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_harness;
+#[doc(hidden)]
+pub mod hostile;
 mod index;
 mod layout;
 pub mod model;

@@ -12,8 +12,8 @@ use crate::codec::{blank_event, ColumnDecoder, Records, Spares};
 use crate::error::Error;
 use crate::index::{decode_index, ChunkInfo, IndexEntry};
 use crate::layout::{
-    parse_block, BlockKind, BlockView, ChunkHeader, FileHeader, Tail, BLOCK_OVERHEAD, BLOCK_SYNC,
-    FILE_HEADER_LEN, MAX_METADATA_RAW_LEN, TAIL_LEN,
+    parse_block, BlockKind, BlockView, ChunkHeader, FileHeader, Tail, BLOCK_HEADER_LEN,
+    BLOCK_OVERHEAD, BLOCK_SYNC, FILE_HEADER_LEN, MAX_CHUNK_RAW_LEN, MAX_METADATA_RAW_LEN, TAIL_LEN,
 };
 use crate::model::*;
 
@@ -75,6 +75,9 @@ pub struct UnknownBlock {
     pub len: u64,
 }
 
+/// Files shorter than this are read rather than mapped.
+const SMALL_FILE: u64 = 64 * 1024;
+
 enum Backing {
     Map(memmap2::Mmap),
     Bytes(Vec<u8>),
@@ -120,12 +123,27 @@ impl CaptureReader {
     }
 
     fn open_inner(path: &Path) -> Result<Self, Error> {
-        let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        let bytes = if len < 64 * 1024 {
-            // Small files (and empty ones, which cannot be mapped everywhere) are read.
+        // A device or FIFO has no length to bound a read by (/dev/zero never ends) and a
+        // FIFO's open blocks: refuse them before opening, and again on what was opened.
+        Error::check_regular_file(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Should the path turn into a FIFO between the check and the open.
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        Error::check_file_type(meta.file_type())?;
+        let len = meta.len();
+        let bytes = if len < SMALL_FILE {
+            // Small files (and empty ones, which cannot be mapped everywhere) are read, up
+            // to the size they had: a file that claims 0 bytes (procfs) yet keeps giving
+            // cannot make the read unbounded.
             let mut v = Vec::with_capacity(len as usize);
-            (&file).read_to_end(&mut v)?;
+            (&file).take(SMALL_FILE).read_to_end(&mut v)?;
             Backing::Bytes(v)
         } else {
             // SAFETY: the map is read-only and private to this reader; see `open`'s note
@@ -240,6 +258,29 @@ impl CaptureReader {
         let info = &self.chunks[chunk_index];
         into.fill(chunk_index, info.offset, &header, body)
             .map_err(|reason| self.bad_chunk(chunk_index, info, reason))
+    }
+
+    /// What the chunk's header says it decompresses to, without checking the block (0 for
+    /// a header that cannot be read, or a length over the limit: such a chunk is refused
+    /// before anything is allocated for it). Lets a caller bound how many decompressed
+    /// chunks it holds at once by their size rather than their number.
+    pub fn chunk_raw_len(&self, chunk_index: usize) -> u64 {
+        let Some(info) = self.chunks.get(chunk_index) else {
+            return 0;
+        };
+        let at = |o: u64| usize::try_from(info.offset.saturating_add(o)).ok();
+        let raw_len = match (
+            at(BLOCK_HEADER_LEN as u64 + 32),
+            at(BLOCK_HEADER_LEN as u64 + 40),
+        ) {
+            (Some(from), Some(to)) => self.bytes.get(from..to),
+            _ => None,
+        };
+        raw_len
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+            .filter(|&n| n <= MAX_CHUNK_RAW_LEN)
+            .unwrap_or(0)
     }
 
     /// Says the reader is done with a chunk's compressed bytes for now: on Linux, the pages

@@ -48,7 +48,7 @@ pub struct Capture {
 impl Capture {
     pub fn new(path: &Path, reader: CaptureReader) -> Capture {
         let lookups = Lookups::new(reader.metadata());
-        let groups = scan::groups(reader.chunks());
+        let groups = scan::bounded_groups(&reader);
         let mut group_start = Vec::with_capacity(groups.len() + 1);
         let mut n = 0;
         group_start.push(0);
