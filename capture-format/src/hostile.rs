@@ -45,3 +45,67 @@ pub fn zero_bomb(chunks: usize, overlapping: bool) -> Vec<u8> {
     }
     w.finish().unwrap_or_default()
 }
+
+/// The blocks of `file` (index excluded) as raw bytes, in file order, handed to `edit`,
+/// then framed again as a whole file with a fresh, valid index and tail: what a forger
+/// does to keep every CRC and the index consistent after moving chunks around.
+pub fn reframe(file: &[u8], edit: impl FnOnce(&mut Vec<Vec<u8>>)) -> Vec<u8> {
+    use crate::index::{encode_index, IndexEntry};
+    use crate::layout::{BlockHeader, BlockKind, Tail, FILE_HEADER_LEN};
+    use crate::reader::{scan, summarize_chunk, Scanned};
+
+    let mut blocks: Vec<Vec<u8>> = scan(file)
+        .into_iter()
+        .filter_map(|item| match item {
+            Scanned::Block(b) if b.kind != BlockKind::Index as u16 => {
+                Some(file[b.offset as usize..b.end() as usize].to_vec())
+            }
+            _ => None,
+        })
+        .collect();
+    edit(&mut blocks);
+    let mut out = file[..FILE_HEADER_LEN].to_vec();
+    let mut entries = Vec::new();
+    for b in &blocks {
+        let offset = out.len() as u64;
+        out.extend_from_slice(b);
+        let Ok(view) = crate::layout::parse_block(&out, offset) else {
+            continue;
+        };
+        let chunk = (view.kind == BlockKind::Events as u16)
+            .then(|| summarize_chunk(view).ok())
+            .flatten();
+        entries.push(IndexEntry {
+            offset,
+            kind: view.kind,
+            payload_len: view.payload.len() as u64,
+            chunk,
+        });
+    }
+    let index_offset = out.len() as u64;
+    let payload = encode_index(&entries);
+    let header = BlockHeader {
+        kind: BlockKind::Index as u16,
+        flags: 0,
+        payload_len: payload.len() as u64,
+    }
+    .encode();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header), &payload);
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&Tail { index_offset }.encode());
+    out
+}
+
+/// Positions in `blocks` (as [`reframe`] hands them) of the EVENTS blocks.
+pub fn events_blocks(blocks: &[Vec<u8>]) -> Vec<usize> {
+    blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| {
+            b.get(4..6) == Some(&(crate::layout::BlockKind::Events as u16).to_le_bytes()[..])
+        })
+        .map(|(i, _)| i)
+        .collect()
+}

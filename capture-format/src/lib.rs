@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod chain;
 mod chunk;
 mod codec;
 mod error;
@@ -54,5 +55,5 @@ pub use layout::{VERSION_MAJOR, VERSION_MINOR};
 pub use model::*;
 pub use reader::{CaptureReader, Damage, EventCursor, LostRange, Metadata, UnknownBlock};
 pub use syscalls::{syscall_name, syscall_number};
-pub use verify::{verify, BadChunkReport, ChunkCheck, VerifyReport};
+pub use verify::{verify, BadChunkReport, ChainProblem, ChainReport, ChunkCheck, VerifyReport};
 pub use writer::{CaptureWriter, WriterOptions};

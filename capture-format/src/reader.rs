@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::chain::ChainRecord;
 use crate::chunk::{decode_chunk_body, ChunkStream, DecompressedChunk, RawChunk};
 use crate::codec::{blank_event, ColumnDecoder, Records, Spares};
 use crate::error::Error;
@@ -101,6 +102,7 @@ pub struct CaptureReader {
     chunks: Vec<ChunkInfo>,
     unknown: Vec<UnknownBlock>,
     damage: Damage,
+    sequence: Vec<Framed>,
 }
 
 impl std::fmt::Debug for CaptureReader {
@@ -169,6 +171,7 @@ impl CaptureReader {
             chunks: Vec::new(),
             unknown: Vec::new(),
             damage: Damage::default(),
+            sequence: Vec::new(),
         };
         let mut loaded = Loaded::default();
         let framed = match r.blocks_from_index() {
@@ -183,6 +186,7 @@ impl CaptureReader {
         r.chunks = loaded.chunks;
         r.unknown = loaded.unknown;
         r.damage = loaded.damage;
+        r.sequence = loaded.sequence;
         Ok(r)
     }
 
@@ -216,6 +220,18 @@ impl CaptureReader {
 
     pub fn unknown_blocks(&self) -> &[UnknownBlock] {
         &self.unknown
+    }
+
+    pub(crate) fn sequence(&self) -> &[Framed] {
+        &self.sequence
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn header_bytes(&self) -> [u8; FILE_HEADER_LEN] {
+        self.header.encode()
     }
 
     /// Every event of every chunk, in order, decoded as they are asked for. A chunk that
@@ -442,6 +458,46 @@ struct Loaded {
     /// Where each container id sits in `metadata.containers`, so a later block's entry
     /// replaces it without a quadratic search.
     container_at: std::collections::HashMap<String, usize>,
+    /// Every block in file order, as the hash chain's check walks them.
+    sequence: Vec<Framed>,
+}
+
+/// A block as the hash chain sees it (see `verify.rs`).
+#[derive(Clone, Debug)]
+pub(crate) enum Framed {
+    /// A block the chain covers; `chunk` is its number when it is an event chunk.
+    Block {
+        offset: u64,
+        len: u64,
+        kind: u16,
+        chunk: Option<usize>,
+    },
+    /// A CHAIN block, parsed.
+    Chain {
+        offset: u64,
+        record: Result<ChainRecord, String>,
+    },
+    /// Bytes that could not be read (already reported as damage): the chain cannot be
+    /// followed across them.
+    Lost,
+}
+
+impl Framed {
+    fn of(block: BlockView<'_>, chunk: Option<usize>) -> Framed {
+        if block.kind == BlockKind::Chain as u16 {
+            Framed::Chain {
+                offset: block.offset,
+                record: ChainRecord::parse(block.payload),
+            }
+        } else {
+            Framed::Block {
+                offset: block.offset,
+                len: block.total_len(),
+                kind: block.kind,
+                chunk,
+            }
+        }
+    }
 }
 
 impl Loaded {
@@ -450,12 +506,22 @@ impl Loaded {
             Framing::Index(entries) => {
                 for e in entries {
                     if let Some(info) = e.chunk {
+                        self.sequence.push(Framed::Block {
+                            offset: info.offset,
+                            len: info.len,
+                            kind: e.kind,
+                            chunk: Some(self.chunks.len()),
+                        });
                         self.chunks.push(info);
                         continue;
                     }
                     match parse_block(bytes, e.offset) {
-                        Ok(block) => self.load_block(block),
+                        Ok(block) => {
+                            self.sequence.push(Framed::of(block, None));
+                            self.load_block(block)
+                        }
                         Err(err) => {
+                            self.sequence.push(Framed::Lost);
                             let end = e.offset + e.payload_len + BLOCK_OVERHEAD as u64;
                             self.damage.lost.push(LostRange {
                                 start: e.offset,
@@ -474,26 +540,37 @@ impl Loaded {
                         Scanned::Block(block) => {
                             if block.kind == BlockKind::Events as u16 {
                                 match summarize_chunk(block) {
-                                    Ok(info) => self.chunks.push(info),
-                                    Err(reason) => self.damage.lost.push(LostRange {
-                                        start: block.offset,
-                                        end: block.end(),
-                                        reason: format!("event chunk unreadable: {reason}"),
-                                        after_ts: None,
-                                        before_ts: None,
-                                    }),
+                                    Ok(info) => {
+                                        self.sequence
+                                            .push(Framed::of(block, Some(self.chunks.len())));
+                                        self.chunks.push(info)
+                                    }
+                                    Err(reason) => {
+                                        self.sequence.push(Framed::Lost);
+                                        self.damage.lost.push(LostRange {
+                                            start: block.offset,
+                                            end: block.end(),
+                                            reason: format!("event chunk unreadable: {reason}"),
+                                            after_ts: None,
+                                            before_ts: None,
+                                        })
+                                    }
                                 }
                             } else if block.kind != BlockKind::Index as u16 {
+                                self.sequence.push(Framed::of(block, None));
                                 self.load_block(block);
                             }
                         }
-                        Scanned::Lost { start, end, reason } => self.damage.lost.push(LostRange {
-                            start,
-                            end,
-                            reason,
-                            after_ts: None,
-                            before_ts: None,
-                        }),
+                        Scanned::Lost { start, end, reason } => {
+                            self.sequence.push(Framed::Lost);
+                            self.damage.lost.push(LostRange {
+                                start,
+                                end,
+                                reason,
+                                after_ts: None,
+                                before_ts: None,
+                            })
+                        }
                     }
                 }
             }
@@ -559,7 +636,8 @@ impl Loaded {
             BlockKind::Drops => {
                 json::<DropLedger>(block.payload).map(|d| m.drops.entries.extend(d.entries))
             }
-            BlockKind::Events | BlockKind::Index => Ok(()),
+            // Chain records are gathered by `load`, in file order.
+            BlockKind::Events | BlockKind::Index | BlockKind::Chain => Ok(()),
         };
         if let Err(reason) = result {
             self.damage.lost.push(LostRange {
@@ -597,7 +675,7 @@ fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
 
 /// In a scan there is no index to say what a chunk holds, so it is decoded to find out;
 /// that also proves the chunk readable before it is offered.
-fn summarize_chunk(block: BlockView<'_>) -> Result<ChunkInfo, String> {
+pub(crate) fn summarize_chunk(block: BlockView<'_>) -> Result<ChunkInfo, String> {
     let (header, body) = ChunkHeader::parse(block.payload).map_err(|m| m.to_string())?;
     let events = decode_chunk_body(&header, body)?;
     let mut pids = Vec::with_capacity(events.len());

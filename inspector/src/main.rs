@@ -485,7 +485,7 @@ fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io:
     let report = reader.verify();
     let intact = report.is_intact();
     if json {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "intact": intact,
             "events": report.events,
             "good_chunks": report.good_chunks.len(),
@@ -499,6 +499,19 @@ fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io:
             })).collect::<Vec<_>>(),
             "index_unusable": report.index_unusable,
         });
+        // Files written before format 1.1 have no chain, and their output is as it was.
+        if let (Some(chain), Some(map)) = (&report.chain, value.as_object_mut()) {
+            map.insert(
+                "chain".into(),
+                serde_json::json!({
+                    "links": chain.links,
+                    "final_sha256": chain.final_hash.map(|h| capture_format::chain::hex(&h)),
+                    "problems": chain.problems.iter().map(|p| serde_json::json!({
+                        "offset": p.offset, "chunk": p.chunk, "what": p.what,
+                    })).collect::<Vec<_>>(),
+                }),
+            );
+        }
         json_line(out, &value)?;
     } else {
         writeln!(
@@ -519,6 +532,16 @@ fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io:
         }
         for l in &report.lost {
             writeln!(out, "LOST bytes {}..{}: {}", l.start, l.end, l.reason)?;
+        }
+        if let Some(chain) = &report.chain {
+            for p in &chain.problems {
+                writeln!(out, "CHAIN BROKEN: {}", p.what)?;
+            }
+            let end = chain.final_hash.map_or_else(
+                || "no final hash".to_string(),
+                |h| format!("final hash {}", capture_format::chain::hex(&h)),
+            );
+            writeln!(out, "hash chain: {} block(s) chained, {end}", chain.links)?;
         }
         writeln!(out, "{}", if intact { "intact" } else { "DAMAGED" })?;
     }

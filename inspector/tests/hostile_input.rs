@@ -119,3 +119,91 @@ fn directories_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_refused_fast(dir.path(), "not a regular file (a directory)");
 }
+
+/// A capture with every CRC and its index valid, but chunks moved: `verify` names the
+/// chunk and exits 2 (text and JSON).
+#[test]
+fn verify_names_duplicated_dropped_and_swapped_chunks() {
+    use capture_format::hostile::{events_blocks, reframe};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = capture_format::fuzz_harness::sample_capture();
+    let intact = dir.path().join("intact.atcap");
+    std::fs::write(&intact, &sample).expect("write");
+    let out = Command::new(BIN)
+        .arg(&intact)
+        .arg("verify")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("hash chain:") && text.contains("final hash "),
+        "{text}"
+    );
+
+    let duplicated = reframe(&sample, |b| {
+        let at = events_blocks(b)[2];
+        let pair = b[at..at + 2].to_vec();
+        b.splice(at + 2..at + 2, pair);
+    });
+    let dropped = reframe(&sample, |b| {
+        let at = events_blocks(b)[3];
+        b.drain(at..at + 2);
+    });
+    let swapped = reframe(&sample, |b| {
+        let at = events_blocks(b)[5];
+        let pair: Vec<_> = b.drain(at..at + 2).collect();
+        b.splice(at + 2..at + 2, pair);
+    });
+    for (name, bytes, want) in [
+        (
+            "duplicated",
+            duplicated,
+            &["CHAIN BROKEN: chunk #3 at byte", "duplicates chunk #2"][..],
+        ),
+        (
+            "dropped",
+            dropped,
+            &["CHAIN BROKEN: before chunk #3 at byte", "dropped"],
+        ),
+        (
+            "swapped",
+            swapped,
+            &[
+                "CHAIN BROKEN: chunk #5 at byte",
+                "CHAIN BROKEN: chunk #6 at byte",
+                "out of order",
+            ],
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.atcap"));
+        std::fs::write(&path, bytes).expect("write");
+        let out = Command::new(BIN)
+            .arg(&path)
+            .arg("verify")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{name}: {text}");
+        for w in want {
+            assert!(text.contains(w), "{name}: no {w:?} in {text}");
+        }
+        assert!(text.trim_end().ends_with("DAMAGED"), "{name}: {text}");
+        let out = Command::new(BIN)
+            .arg(&path)
+            .args(["verify", "--json"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["intact"], false);
+        assert!(
+            !v["chain"]["problems"]
+                .as_array()
+                .expect("problems")
+                .is_empty(),
+            "{v}"
+        );
+        assert!(v["chain"]["problems"][0]["chunk"].is_u64(), "{v}");
+    }
+}
