@@ -41,6 +41,7 @@ mod index;
 mod layout;
 pub mod model;
 mod reader;
+pub mod signature;
 mod syscalls;
 mod syscalls_table;
 mod verify;

@@ -25,6 +25,8 @@ mod exit {
     pub const FAILURE: u8 = 1;
     /// `verify` found damage (what survived is still readable).
     pub const DAMAGED: u8 = 2;
+    /// `verify --key`: the signature is missing or does not verify.
+    pub const BAD_SIGNATURE: u8 = 3;
     /// Bad command line, including a `--filter` that does not parse and a time that
     /// cannot be read.
     pub const USAGE: u8 = 64;
@@ -109,8 +111,14 @@ enum Cmd {
     Commands,
     /// Every event: syscalls with decoded arguments and data, and lifecycle records.
     Events,
-    /// Check every block and chunk; exit 0 when intact, 2 when damaged.
-    Verify,
+    /// Check every block and chunk and the hash chain; exit 0 when intact, 2 when damaged.
+    /// With --key, also the signature in FILE.sig (exit 3 when it is missing or does not
+    /// verify).
+    Verify {
+        /// The signer's public key file (`aftertrace-recorder keygen` writes one).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
     /// Scripts recovered byte for byte (written files that ran or were made executable,
     /// interpreter reads, pipes into interpreters, -c arguments, persistence files), with
     /// sha256, gaps and links.
@@ -144,7 +152,7 @@ impl Cmd {
             Cmd::Procs => "procs",
             Cmd::Commands => "commands",
             Cmd::Events => "events",
-            Cmd::Verify => "verify",
+            Cmd::Verify { .. } => "verify",
             Cmd::Scripts => "scripts",
             Cmd::Files => "files",
             Cmd::Cat { .. } => "cat",
@@ -184,6 +192,7 @@ fn fields_text() -> String {
     }
     s.push_str(
         "\nExit codes: 0 success (verify: intact), 1 other failure, 2 verify found damage, \
+         3 verify --key: the signature is missing or does not verify, \
          64 bad command line (including a bad --filter or time), 65 not an aftertrace capture, \
          66 the file cannot be read or is not a regular file (device, FIFO).",
     );
@@ -317,7 +326,7 @@ fn main() -> ExitCode {
         }
     };
     let damage = reader.damage();
-    if !damage.is_empty() && command != Cmd::Verify {
+    if !damage.is_empty() && !matches!(command, Cmd::Verify { .. }) {
         eprintln!(
             "aftertrace-inspector: warning: {} is damaged; showing what survived ({} byte range(s) lost; run `verify` for details)",
             cli.file.display(),
@@ -351,7 +360,7 @@ fn main() -> ExitCode {
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let result = match &command {
         Cmd::Summary => print_summary(&mut out, &reader, q.json),
-        Cmd::Verify => print_verify(&mut out, &reader, q.json),
+        Cmd::Verify { key } => print_verify(&mut out, &reader, q.json, key.as_deref()),
         Cmd::Events => query::events(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Commands => query::commands(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Procs => query::procs(&reader, &lookups, &q, &mut out, report).map(|()| 0),
@@ -481,9 +490,18 @@ fn print_summary(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io
     Ok(exit::SUCCESS)
 }
 
-fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io::Result<u8> {
+fn print_verify(
+    out: &mut impl Write,
+    reader: &CaptureReader,
+    json: bool,
+    key: Option<&std::path::Path>,
+) -> io::Result<u8> {
     let report = reader.verify();
     let intact = report.is_intact();
+    let signature = key.map(|key| {
+        let file = reader.path().unwrap_or(std::path::Path::new(""));
+        capture_format::signature::verify_capture_signature(file, key)
+    });
     if json {
         let mut value = serde_json::json!({
             "intact": intact,
@@ -510,6 +528,18 @@ fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io:
                         "offset": p.offset, "chunk": p.chunk, "what": p.what,
                     })).collect::<Vec<_>>(),
                 }),
+            );
+        }
+        if let (Some(sig), Some(map)) = (&signature, value.as_object_mut()) {
+            map.insert(
+                "signature".into(),
+                match sig {
+                    Ok(good) => serde_json::json!({
+                        "valid": true, "file": good.signature_file, "key": good.key,
+                        "file_sha256": good.file_sha256, "chain_final": good.chain_final,
+                    }),
+                    Err(e) => serde_json::json!({"valid": false, "error": e.to_string()}),
+                },
             );
         }
         json_line(out, &value)?;
@@ -543,7 +573,22 @@ fn print_verify(out: &mut impl Write, reader: &CaptureReader, json: bool) -> io:
             );
             writeln!(out, "hash chain: {} block(s) chained, {end}", chain.links)?;
         }
+        match &signature {
+            Some(Ok(good)) => writeln!(
+                out,
+                "signature: good ({}, key {}, file sha256 {})",
+                good.signature_file.display(),
+                good.key,
+                good.file_sha256
+            )?,
+            Some(Err(e)) => writeln!(out, "SIGNATURE BAD: {e}")?,
+            None => {}
+        }
         writeln!(out, "{}", if intact { "intact" } else { "DAMAGED" })?;
     }
-    Ok(if intact { exit::SUCCESS } else { exit::DAMAGED })
+    Ok(match signature {
+        Some(Err(_)) => exit::BAD_SIGNATURE,
+        _ if intact => exit::SUCCESS,
+        _ => exit::DAMAGED,
+    })
 }

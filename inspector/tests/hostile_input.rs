@@ -207,3 +207,59 @@ fn verify_names_duplicated_dropped_and_swapped_chunks() {
         assert!(v["chain"]["problems"][0]["chunk"].is_u64(), "{v}");
     }
 }
+
+/// `verify --key PUB`: exit 0 with the right key, 3 with another key or after one byte of
+/// the file changed (which also breaks its framing or chain: the signature decides).
+#[test]
+fn verify_key_checks_the_signature() {
+    use capture_format::signature::{generate_key_files, sign_capture};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("signed.atcap");
+    std::fs::write(&capture, capture_format::fuzz_harness::sample_capture()).expect("write");
+    let key = dir.path().join("node.key");
+    let public = generate_key_files(&key).expect("keygen");
+    let other = generate_key_files(&dir.path().join("other.key")).expect("keygen");
+    sign_capture(&capture, &key).expect("sign");
+    let verify = |key: &Path| {
+        Command::new(BIN)
+            .arg(&capture)
+            .args(["verify", "--key"])
+            .arg(key)
+            .output()
+            .expect("run")
+    };
+
+    let out = verify(&public);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("signature: good"), "{text}");
+    let json = Command::new(BIN)
+        .arg(&capture)
+        .args(["verify", "--json", "--key"])
+        .arg(&public)
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["signature"]["valid"], true, "{v}");
+
+    let out = verify(&other);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("SIGNATURE BAD") && text.contains("not by the key"),
+        "{text}"
+    );
+
+    let mut bytes = std::fs::read(&capture).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&capture, bytes).expect("write");
+    let out = verify(&public);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("changed after it was signed"), "{text}");
+
+    // Without a signature file, --key fails too.
+    std::fs::remove_file(capture_format::signature::signature_path(&capture)).expect("rm");
+    assert_eq!(verify(&public).status.code(), Some(3));
+}

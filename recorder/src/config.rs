@@ -52,6 +52,9 @@ pub struct DaemonConfig {
     /// Largest HTTP request body accepted.
     #[serde(deserialize_with = "size")]
     pub max_request_bytes: u64,
+    /// Secret key file (`aftertrace-recorder keygen`); when set, every sealed capture gets
+    /// a detached signature, `NAME.atcap.sig`.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -74,6 +77,7 @@ impl Default for DaemonConfig {
             payload_cap: recorder_common::FULL_PAYLOAD_DEFAULT as u64,
             rules: None,
             max_request_bytes: 1 << 20,
+            signing_key: None,
         }
     }
 }

@@ -350,6 +350,7 @@ pub fn run(
                         containers: state.containers,
                         users: state.users.clone(),
                         slow_per_chunk: slow,
+                        signing_key: cfg.signing_key.clone(),
                     };
                     let thread = std::thread::Builder::new()
                         .name("seal".into())

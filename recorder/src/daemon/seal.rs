@@ -36,6 +36,8 @@ pub struct SealJob {
     pub received_realtime_ns: i64,
     /// Test-only: pause after each chunk, to widen the window for kill -9 tests.
     pub slow_per_chunk: Option<Duration>,
+    /// Sign the capture with this secret key file (`NAME.atcap.sig`).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `<host>-<UTC time without colons>-<slug>.atcap`, numbered on collision.
@@ -142,6 +144,9 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
     std::fs::rename(&partial, &path)
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     write_manifest(&path)?;
+    if let Some(key) = &job.signing_key {
+        capture_format::signature::sign_capture(&path, key)?;
+    }
     Ok(path)
 }
 
