@@ -14,6 +14,8 @@
 pub mod commands;
 pub mod context;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod meta;
 pub mod open;
 pub mod procs;
