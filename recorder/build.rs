@@ -16,6 +16,11 @@ fn main() -> anyhow::Result<()> {
     // aya-build relays everything the nested cargo prints as a build-script warning,
     // replayed on every build; keep it to real diagnostics.
     std::env::set_var("CARGO_TERM_QUIET", "true");
+    // Flags meant for the host build (cargo-fuzz's sanitizer and coverage passes, a
+    // target-cpu) must not reach the nested BPF build, which they break; cargo hands them to
+    // build scripts in these variables, and the nested cargo would inherit them.
+    std::env::remove_var("CARGO_ENCODED_RUSTFLAGS");
+    std::env::remove_var("RUSTFLAGS");
     // recorder-common is compiled into the programs too: rebuild when the wire types change.
     println!("cargo:rerun-if-changed=../recorder-common/src");
     aya_build::build_ebpf([ebpf]).context(

@@ -104,8 +104,63 @@ pub fn groups(chunks: &[ChunkInfo]) -> Vec<Group> {
     out
 }
 
+/// Groups of a hostile file cut where they would hold more decompressed bytes than this
+/// (see [`bounded_groups`]).
+pub const GROUP_RAW_BYTES: u64 = 128 << 20;
+
+/// [`groups`], with any group whose chunks would decompress to more than
+/// [`GROUP_RAW_BYTES`] together cut into pieces that do not (a piece may be one chunk of
+/// up to the format's 64 MiB). Chunks that all overlap in time would otherwise be held
+/// decompressed at once, however many there are; honest captures have one chunk per group
+/// and are never cut. The pieces of a cut group are each in time order, but their events
+/// may interleave in time: a hostile file gets a slightly disordered pass, not a reader
+/// that runs out of memory.
+pub fn bounded_groups(reader: &CaptureReader) -> Vec<Group> {
+    let chunks = reader.chunks();
+    let mut out = Vec::new();
+    for g in groups(chunks) {
+        let mut piece: Option<(Group, u64)> = None;
+        for i in g.chunks.clone() {
+            let c = &chunks[i];
+            let raw = reader.chunk_raw_len(i);
+            match &mut piece {
+                Some((p, bytes)) if *bytes + raw <= GROUP_RAW_BYTES => {
+                    p.chunks.end = i + 1;
+                    p.first_ts = p.first_ts.min(c.first_ts);
+                    p.last_ts = p.last_ts.max(c.last_ts);
+                    p.events += u64::from(c.event_count);
+                    *bytes += raw;
+                }
+                _ => {
+                    out.extend(piece.take().map(|(p, _)| p));
+                    piece = Some((
+                        Group {
+                            chunks: i..i + 1,
+                            first_ts: c.first_ts,
+                            last_ts: c.last_ts,
+                            events: u64::from(c.event_count),
+                        },
+                        raw,
+                    ));
+                }
+            }
+        }
+        out.extend(piece.map(|(p, _)| p));
+    }
+    out
+}
+
 /// A batch holds at most this many events (a decompressed chunk takes ~80 bytes each).
 const BATCH_EVENTS: u64 = 1 << 20;
+
+/// ... and its chunks decompress to at most this many bytes together (a batch of one group
+/// may hold up to [`GROUP_RAW_BYTES`]). The number of chunks decompressed at once is thus
+/// bounded by their size, not only by the thread count: 32 threads on chunks that each
+/// claim 64 MiB would otherwise hold 4 GiB.
+pub const BATCH_RAW_BYTES: u64 = 128 << 20;
+
+/// Decompression buffers kept for reuse between batches hold at most this much.
+const POOL_BYTES: usize = 64 << 20;
 
 /// Events decoded per call of `work`: their ~200 KiB stay in the core's cache, where
 /// decoding into the same buffer again reuses warm memory.
@@ -143,7 +198,7 @@ where
     R: Send,
 {
     let chunks = reader.chunks();
-    let all = groups(chunks);
+    let all = bounded_groups(reader);
     let chunk_may_output = |i: usize| {
         let c = &chunks[i];
         plan.output
@@ -186,17 +241,32 @@ where
     };
     let give_back = |done: Vec<(DecompressedChunk, bool)>| {
         if let Ok(mut v) = spare_chunks.lock() {
-            v.extend(done.into_iter().map(|(c, _)| c));
+            let mut kept: usize = v.iter().map(DecompressedChunk::buffer_capacity).sum();
+            for (c, _) in done {
+                // A buffer grown by a rare huge chunk is freed rather than kept.
+                if kept + c.buffer_capacity() <= POOL_BYTES {
+                    kept += c.buffer_capacity();
+                    v.push(c);
+                }
+            }
         }
     };
+    let group_raw = |g: &Group| -> u64 { g.chunks.clone().map(|i| reader.chunk_raw_len(i)).sum() };
     let mut start = 0;
     while start < todo.len() {
         let mut end = start;
         let mut events = 0;
-        while end < todo.len()
-            && (end == start || (events < BATCH_EVENTS && end - start < 2 * threads))
-        {
+        let mut raw = 0;
+        while end < todo.len() {
+            let next_raw = group_raw(todo[end].0);
+            let fits = events < BATCH_EVENTS
+                && end - start < 2 * threads
+                && raw + next_raw <= BATCH_RAW_BYTES;
+            if end > start && !fits {
+                break;
+            }
             events += todo[end].0.events;
+            raw += next_raw;
             end += 1;
         }
         let batch = &todo[start..end];

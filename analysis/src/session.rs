@@ -49,7 +49,7 @@ pub struct Capture {
 impl Capture {
     pub fn new(path: &Path, reader: CaptureReader) -> Capture {
         let lookups = Lookups::new(reader.metadata());
-        let groups = scan::groups(reader.chunks());
+        let groups = scan::bounded_groups(&reader);
         let mut group_start = Vec::with_capacity(groups.len() + 1);
         let mut n = 0;
         group_start.push(0);
@@ -99,6 +99,27 @@ impl Capture {
             };
         }
         n.round() as u64
+    }
+
+    /// How many of `groups` (at least one, if any) decompress to at most `max_raw` bytes
+    /// together, from the front.
+    pub fn groups_within(&self, groups: &[usize], max_raw: u64) -> usize {
+        let mut raw = 0u64;
+        let mut n = 0;
+        for &g in groups {
+            let bytes: u64 = self.groups.get(g).map_or(0, |grp| {
+                grp.chunks
+                    .clone()
+                    .map(|i| self.reader.chunk_raw_len(i))
+                    .sum()
+            });
+            if n > 0 && raw + bytes > max_raw {
+                break;
+            }
+            raw += bytes;
+            n += 1;
+        }
+        n
     }
 
     /// The events of group `g`, in time order (a chunk that cannot be read contributes

@@ -415,6 +415,12 @@ impl DecompressedChunk {
     pub(crate) fn raw(&self) -> &[u8] {
         &self.raw
     }
+
+    /// Bytes the decompression buffer holds on to between uses: a pool of these can drop
+    /// the ones a rare huge chunk grew, instead of keeping them for every later chunk.
+    pub fn buffer_capacity(&self) -> usize {
+        self.raw.capacity()
+    }
 }
 
 /// See [`DecompressedChunk::events`].
@@ -511,6 +517,7 @@ fn decompress_chunk_into(
             h.raw_len
         ));
     }
+    check_raw_len(h.raw_len, compressed)?;
     // The header's length bounds the output, so a corrupt frame cannot balloon memory.
     buffer.clear();
     buffer.reserve_exact(h.raw_len as usize);
@@ -523,6 +530,32 @@ fn decompress_chunk_into(
         ));
     }
     Ok(buffer)
+}
+
+/// The most a zstd frame can expand to per compressed byte: a block holds at most 128 KiB
+/// and costs at least 4 bytes (a 3-byte block header and one RLE byte), so no frame yields
+/// more than 32 KiB of output for each byte it takes.
+const ZSTD_MAX_EXPANSION: u64 = (128 << 10) / 4;
+
+/// Refuses, before anything is allocated for it, a declared raw length that the compressed
+/// bytes cannot produce: more than zstd's format allows for their size, or other than the
+/// length the frame header itself declares. A hostile chunk that lies about its size then
+/// costs nothing; one that tells the truth costs at most `MAX_CHUNK_RAW_LEN`.
+fn check_raw_len(raw_len: u64, compressed: &[u8]) -> Result<(), String> {
+    let most = (compressed.len() as u64).saturating_mul(ZSTD_MAX_EXPANSION);
+    if raw_len > most {
+        return Err(format!(
+            "claims {raw_len} bytes decompressed, more than {} compressed bytes can hold",
+            compressed.len()
+        ));
+    }
+    match zstd::zstd_safe::get_frame_content_size(compressed) {
+        Ok(Some(declared)) if declared != raw_len => Err(format!(
+            "the zstd frame declares {declared} bytes decompressed, the chunk header {raw_len}"
+        )),
+        Ok(_) => Ok(()),
+        Err(_) => Err("zstd: the data does not start with a zstd frame header".into()),
+    }
 }
 
 thread_local! {

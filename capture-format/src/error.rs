@@ -14,6 +14,11 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 
+    /// A device, FIFO, socket or directory: reading one could block or never end, so it is
+    /// refused before any read.
+    #[error("not a regular file ({kind}); copy the capture to a file first")]
+    NotRegularFile { kind: &'static str },
+
     #[error("not an aftertrace capture: {reason}")]
     NotACapture { reason: String },
 
@@ -71,6 +76,7 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Io(_)
+            | Error::NotRegularFile { .. }
             | Error::NotACapture { .. }
             | Error::UnsupportedVersion { .. }
             | Error::HeaderFlags { .. } => true,
@@ -94,6 +100,23 @@ impl Error {
         }
     }
 
+    /// The file at `path` is regular, or the error saying what it is instead. Follows
+    /// symlinks, as opening does; does not open the file (opening a FIFO blocks until a
+    /// writer comes).
+    pub fn check_regular_file(path: &std::path::Path) -> Result<(), Error> {
+        let meta = std::fs::metadata(path)?;
+        Self::check_file_type(meta.file_type())
+    }
+
+    pub(crate) fn check_file_type(t: std::fs::FileType) -> Result<(), Error> {
+        if t.is_file() {
+            return Ok(());
+        }
+        Err(Error::NotRegularFile {
+            kind: file_type_name(t),
+        })
+    }
+
     pub(crate) fn not_a_capture(reason: impl Into<String>) -> Error {
         Error::NotACapture {
             reason: reason.into(),
@@ -112,5 +135,29 @@ pub(crate) struct Malformed {
 impl std::fmt::Display for Malformed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (at byte {} of the decoded data)", self.what, self.at)
+    }
+}
+
+fn file_type_name(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "neither a file nor a directory"
     }
 }

@@ -54,6 +54,38 @@ pub fn chunk_records(data: &[u8]) {
     }
 }
 
+/// What the chunk decoder makes of `data` as `chunk_records` takes it (one count byte,
+/// then the decompressed records): for fuzz targets of crates that consume decoded events.
+pub fn decode_records(data: &[u8]) -> Option<Vec<Event>> {
+    let (&count, records) = data.split_first()?;
+    let compressed = zstd::bulk::compress(records, 1).ok()?;
+    RawChunk {
+        first_ts: 0,
+        last_ts: 0,
+        first_seq: 0,
+        event_count: u32::from(count),
+        encoding: ENCODING_COLUMNS_V1,
+        codec: CODEC_ZSTD,
+        raw_len: records.len() as u64,
+        pids: Vec::new(),
+        cgroup_ids: Vec::new(),
+        data: compressed,
+    }
+    .decode()
+    .ok()
+}
+
+/// The input [`decode_records`] (and `chunk_records`) takes that decodes to `events` (at
+/// most 255 of them): to make seeds and regression inputs from real captures.
+pub fn records_of(events: &[Event]) -> Option<Vec<u8>> {
+    let events = events.get(..events.len().min(255))?;
+    let chunk = crate::chunk::encode_chunk(events, 0, 1).ok()?;
+    let raw = zstd::bulk::decompress(&chunk.data, chunk.raw_len as usize).ok()?;
+    let mut out = vec![u8::try_from(events.len()).ok()?];
+    out.extend_from_slice(&raw);
+    Some(out)
+}
+
 /// A valid capture damaged by the edits the data describes (flip, truncate, insert,
 /// delete), then opened: a file whose header survives must open.
 pub fn recovery(data: &[u8]) {

@@ -9,7 +9,8 @@ use crate::wire::Cursor;
 pub const FILE_MAGIC: [u8; 8] = *b"\x89ATCAP\r\n";
 pub const FILE_HEADER_LEN: usize = 32;
 pub const VERSION_MAJOR: u16 = 1;
-pub const VERSION_MINOR: u16 = 0;
+/// 1.1 added the hash chain (CHAIN blocks); 1.0 readers skip them as an unknown kind.
+pub const VERSION_MINOR: u16 = 1;
 
 /// Starts every block, so a recovery scan can find the next block after damage.
 pub const BLOCK_SYNC: [u8; 4] = *b"ATBK";
@@ -42,6 +43,8 @@ pub enum BlockKind {
     Users = 0x0005,
     Alert = 0x0006,
     Drops = 0x0007,
+    /// A link of the hash chain, or its end (format 1.1).
+    Chain = 0x0008,
     Events = 0x0010,
     Index = 0x0020,
 }
@@ -56,6 +59,7 @@ impl BlockKind {
             0x0005 => BlockKind::Users,
             0x0006 => BlockKind::Alert,
             0x0007 => BlockKind::Drops,
+            0x0008 => BlockKind::Chain,
             0x0010 => BlockKind::Events,
             0x0020 => BlockKind::Index,
             _ => return None,
@@ -71,6 +75,7 @@ impl BlockKind {
             BlockKind::Users => "users",
             BlockKind::Alert => "alert",
             BlockKind::Drops => "drops",
+            BlockKind::Chain => "chain",
             BlockKind::Events => "events",
             BlockKind::Index => "index",
         }

@@ -29,15 +29,19 @@
 //! # }
 //! ```
 
+pub mod chain;
 mod chunk;
 mod codec;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_harness;
+#[doc(hidden)]
+pub mod hostile;
 mod index;
 mod layout;
 pub mod model;
 mod reader;
+pub mod signature;
 pub mod syscall_defs;
 mod syscalls;
 mod syscalls_table;
@@ -60,5 +64,5 @@ pub use model::*;
 pub use reader::{CaptureReader, Damage, EventCursor, LostRange, Metadata, UnknownBlock};
 pub use syscall_defs::{syscall_def, syscall_def_of, ArgKind, Class, SyscallDef};
 pub use syscalls::{syscall_name, syscall_number};
-pub use verify::{verify, BadChunkReport, ChunkCheck, VerifyReport};
+pub use verify::{verify, BadChunkReport, ChainProblem, ChainReport, ChunkCheck, VerifyReport};
 pub use writer::{CaptureWriter, WriterOptions};

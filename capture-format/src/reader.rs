@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::chain::ChainRecord;
 use crate::chunk::{decode_chunk_body, ChunkStream, DecompressedChunk, RawChunk};
 use crate::codec::{blank_event, ColumnDecoder, Records, Spares};
 use crate::error::Error;
 use crate::index::{decode_index, ChunkInfo, IndexEntry};
 use crate::layout::{
-    parse_block, BlockKind, BlockView, ChunkHeader, FileHeader, Tail, BLOCK_OVERHEAD, BLOCK_SYNC,
-    FILE_HEADER_LEN, MAX_METADATA_RAW_LEN, TAIL_LEN,
+    parse_block, BlockKind, BlockView, ChunkHeader, FileHeader, Tail, BLOCK_HEADER_LEN,
+    BLOCK_OVERHEAD, BLOCK_SYNC, FILE_HEADER_LEN, MAX_CHUNK_RAW_LEN, MAX_METADATA_RAW_LEN, TAIL_LEN,
 };
 use crate::model::*;
 
@@ -75,6 +76,9 @@ pub struct UnknownBlock {
     pub len: u64,
 }
 
+/// Files shorter than this are read rather than mapped.
+const SMALL_FILE: u64 = 64 * 1024;
+
 enum Backing {
     Map(memmap2::Mmap),
     Bytes(Vec<u8>),
@@ -98,6 +102,7 @@ pub struct CaptureReader {
     chunks: Vec<ChunkInfo>,
     unknown: Vec<UnknownBlock>,
     damage: Damage,
+    sequence: Vec<Framed>,
 }
 
 impl std::fmt::Debug for CaptureReader {
@@ -120,12 +125,27 @@ impl CaptureReader {
     }
 
     fn open_inner(path: &Path) -> Result<Self, Error> {
-        let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        let bytes = if len < 64 * 1024 {
-            // Small files (and empty ones, which cannot be mapped everywhere) are read.
+        // A device or FIFO has no length to bound a read by (/dev/zero never ends) and a
+        // FIFO's open blocks: refuse them before opening, and again on what was opened.
+        Error::check_regular_file(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Should the path turn into a FIFO between the check and the open.
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        Error::check_file_type(meta.file_type())?;
+        let len = meta.len();
+        let bytes = if len < SMALL_FILE {
+            // Small files (and empty ones, which cannot be mapped everywhere) are read, up
+            // to the size they had: a file that claims 0 bytes (procfs) yet keeps giving
+            // cannot make the read unbounded.
             let mut v = Vec::with_capacity(len as usize);
-            (&file).read_to_end(&mut v)?;
+            (&file).take(SMALL_FILE).read_to_end(&mut v)?;
             Backing::Bytes(v)
         } else {
             // SAFETY: the map is read-only and private to this reader; see `open`'s note
@@ -151,6 +171,7 @@ impl CaptureReader {
             chunks: Vec::new(),
             unknown: Vec::new(),
             damage: Damage::default(),
+            sequence: Vec::new(),
         };
         let mut loaded = Loaded::default();
         let framed = match r.blocks_from_index() {
@@ -165,6 +186,7 @@ impl CaptureReader {
         r.chunks = loaded.chunks;
         r.unknown = loaded.unknown;
         r.damage = loaded.damage;
+        r.sequence = loaded.sequence;
         Ok(r)
     }
 
@@ -198,6 +220,18 @@ impl CaptureReader {
 
     pub fn unknown_blocks(&self) -> &[UnknownBlock] {
         &self.unknown
+    }
+
+    pub(crate) fn sequence(&self) -> &[Framed] {
+        &self.sequence
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn header_bytes(&self) -> [u8; FILE_HEADER_LEN] {
+        self.header.encode()
     }
 
     /// Every event of every chunk, in order, decoded as they are asked for. A chunk that
@@ -240,6 +274,29 @@ impl CaptureReader {
         let info = &self.chunks[chunk_index];
         into.fill(chunk_index, info.offset, &header, body)
             .map_err(|reason| self.bad_chunk(chunk_index, info, reason))
+    }
+
+    /// What the chunk's header says it decompresses to, without checking the block (0 for
+    /// a header that cannot be read, or a length over the limit: such a chunk is refused
+    /// before anything is allocated for it). Lets a caller bound how many decompressed
+    /// chunks it holds at once by their size rather than their number.
+    pub fn chunk_raw_len(&self, chunk_index: usize) -> u64 {
+        let Some(info) = self.chunks.get(chunk_index) else {
+            return 0;
+        };
+        let at = |o: u64| usize::try_from(info.offset.saturating_add(o)).ok();
+        let raw_len = match (
+            at(BLOCK_HEADER_LEN as u64 + 32),
+            at(BLOCK_HEADER_LEN as u64 + 40),
+        ) {
+            (Some(from), Some(to)) => self.bytes.get(from..to),
+            _ => None,
+        };
+        raw_len
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+            .filter(|&n| n <= MAX_CHUNK_RAW_LEN)
+            .unwrap_or(0)
     }
 
     /// Says the reader is done with a chunk's compressed bytes for now: on Linux, the pages
@@ -401,6 +458,46 @@ struct Loaded {
     /// Where each container id sits in `metadata.containers`, so a later block's entry
     /// replaces it without a quadratic search.
     container_at: std::collections::HashMap<String, usize>,
+    /// Every block in file order, as the hash chain's check walks them.
+    sequence: Vec<Framed>,
+}
+
+/// A block as the hash chain sees it (see `verify.rs`).
+#[derive(Clone, Debug)]
+pub(crate) enum Framed {
+    /// A block the chain covers; `chunk` is its number when it is an event chunk.
+    Block {
+        offset: u64,
+        len: u64,
+        kind: u16,
+        chunk: Option<usize>,
+    },
+    /// A CHAIN block, parsed.
+    Chain {
+        offset: u64,
+        record: Result<ChainRecord, String>,
+    },
+    /// Bytes that could not be read (already reported as damage): the chain cannot be
+    /// followed across them.
+    Lost,
+}
+
+impl Framed {
+    fn of(block: BlockView<'_>, chunk: Option<usize>) -> Framed {
+        if block.kind == BlockKind::Chain as u16 {
+            Framed::Chain {
+                offset: block.offset,
+                record: ChainRecord::parse(block.payload),
+            }
+        } else {
+            Framed::Block {
+                offset: block.offset,
+                len: block.total_len(),
+                kind: block.kind,
+                chunk,
+            }
+        }
+    }
 }
 
 impl Loaded {
@@ -409,12 +506,22 @@ impl Loaded {
             Framing::Index(entries) => {
                 for e in entries {
                     if let Some(info) = e.chunk {
+                        self.sequence.push(Framed::Block {
+                            offset: info.offset,
+                            len: info.len,
+                            kind: e.kind,
+                            chunk: Some(self.chunks.len()),
+                        });
                         self.chunks.push(info);
                         continue;
                     }
                     match parse_block(bytes, e.offset) {
-                        Ok(block) => self.load_block(block),
+                        Ok(block) => {
+                            self.sequence.push(Framed::of(block, None));
+                            self.load_block(block)
+                        }
                         Err(err) => {
+                            self.sequence.push(Framed::Lost);
                             let end = e.offset + e.payload_len + BLOCK_OVERHEAD as u64;
                             self.damage.lost.push(LostRange {
                                 start: e.offset,
@@ -433,26 +540,37 @@ impl Loaded {
                         Scanned::Block(block) => {
                             if block.kind == BlockKind::Events as u16 {
                                 match summarize_chunk(block) {
-                                    Ok(info) => self.chunks.push(info),
-                                    Err(reason) => self.damage.lost.push(LostRange {
-                                        start: block.offset,
-                                        end: block.end(),
-                                        reason: format!("event chunk unreadable: {reason}"),
-                                        after_ts: None,
-                                        before_ts: None,
-                                    }),
+                                    Ok(info) => {
+                                        self.sequence
+                                            .push(Framed::of(block, Some(self.chunks.len())));
+                                        self.chunks.push(info)
+                                    }
+                                    Err(reason) => {
+                                        self.sequence.push(Framed::Lost);
+                                        self.damage.lost.push(LostRange {
+                                            start: block.offset,
+                                            end: block.end(),
+                                            reason: format!("event chunk unreadable: {reason}"),
+                                            after_ts: None,
+                                            before_ts: None,
+                                        })
+                                    }
                                 }
                             } else if block.kind != BlockKind::Index as u16 {
+                                self.sequence.push(Framed::of(block, None));
                                 self.load_block(block);
                             }
                         }
-                        Scanned::Lost { start, end, reason } => self.damage.lost.push(LostRange {
-                            start,
-                            end,
-                            reason,
-                            after_ts: None,
-                            before_ts: None,
-                        }),
+                        Scanned::Lost { start, end, reason } => {
+                            self.sequence.push(Framed::Lost);
+                            self.damage.lost.push(LostRange {
+                                start,
+                                end,
+                                reason,
+                                after_ts: None,
+                                before_ts: None,
+                            })
+                        }
                     }
                 }
             }
@@ -518,7 +636,8 @@ impl Loaded {
             BlockKind::Drops => {
                 json::<DropLedger>(block.payload).map(|d| m.drops.entries.extend(d.entries))
             }
-            BlockKind::Events | BlockKind::Index => Ok(()),
+            // Chain records are gathered by `load`, in file order.
+            BlockKind::Events | BlockKind::Index | BlockKind::Chain => Ok(()),
         };
         if let Err(reason) = result {
             self.damage.lost.push(LostRange {
@@ -556,7 +675,7 @@ fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
 
 /// In a scan there is no index to say what a chunk holds, so it is decoded to find out;
 /// that also proves the chunk readable before it is offered.
-fn summarize_chunk(block: BlockView<'_>) -> Result<ChunkInfo, String> {
+pub(crate) fn summarize_chunk(block: BlockView<'_>) -> Result<ChunkInfo, String> {
     let (header, body) = ChunkHeader::parse(block.payload).map_err(|m| m.to_string())?;
     let events = decode_chunk_body(&header, body)?;
     let mut pids = Vec::with_capacity(events.len());

@@ -5,6 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use sha2::{Digest, Sha256};
+
+use crate::chain::{self, ChainRecord};
 use crate::chunk::{ChunkBuilder, PushRefused, RawChunk};
 use crate::error::Error;
 use crate::index::{encode_index, ChunkInfo, IndexEntry};
@@ -46,6 +49,9 @@ pub struct CaptureWriter<W: Write> {
     /// Set after a failed write: the output's length is then unknown, so any further
     /// block would be framed at the wrong offset in the index.
     failed: bool,
+    /// The hash chain so far (see `chain.rs`): the last link's value and the links written.
+    chain: [u8; 32],
+    links: u64,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -61,20 +67,30 @@ impl<W: Write> CaptureWriter<W> {
             pending: ChunkBuilder::default(),
             next_seq: 0,
             failed: false,
+            chain: [0; 32],
+            links: 0,
         };
         let header = FileHeader {
             major: VERSION_MAJOR,
             minor: VERSION_MINOR,
             flags: 0,
             file_id,
-        };
-        w.write_raw(&header.encode())?;
+        }
+        .encode();
+        w.chain = chain::chain_start(&header);
+        w.write_raw(&header)?;
         debug_assert_eq!(w.pos, FILE_HEADER_LEN as u64);
         Ok(w)
     }
 
     pub fn file_id(&self) -> [u8; 16] {
         self.file_id
+    }
+
+    /// The hash chain's current value: after [`CaptureWriter::finish`], the file's final
+    /// chain hash.
+    pub fn chain_hash(&self) -> [u8; 32] {
+        self.chain
     }
 
     /// Bytes written so far.
@@ -121,15 +137,7 @@ impl<W: Write> CaptureWriter<W> {
             });
         }
         self.flush_chunk()?;
-        let offset = self.pos;
-        self.write_block(kind, &[payload])?;
-        self.entries.push(IndexEntry {
-            offset,
-            kind,
-            payload_len: payload.len() as u64,
-            chunk: None,
-        });
-        Ok(())
+        self.write_block(kind, &[payload], None)
     }
 
     /// Buffers an event; a chunk is compressed and written once enough have gathered.
@@ -209,25 +217,20 @@ impl<W: Write> CaptureWriter<W> {
         let (header, data) = chunk.payload_parts();
         let offset = self.pos;
         let payload_len = (CHUNK_HEADER_LEN + data.len()) as u64;
-        self.write_block(BlockKind::Events as u16, &[&header, data])?;
+        let info = ChunkInfo {
+            offset,
+            len: payload_len + BLOCK_OVERHEAD as u64,
+            first_ts: chunk.first_ts,
+            last_ts: chunk.last_ts,
+            first_seq: chunk.first_seq,
+            event_count: chunk.event_count,
+            pids: chunk.pids.clone(),
+            cgroup_ids: chunk.cgroup_ids.clone(),
+        };
+        self.write_block(BlockKind::Events as u16, &[&header, data], Some(info))?;
         self.next_seq = self
             .next_seq
             .max(chunk.first_seq.saturating_add(u64::from(chunk.event_count)));
-        self.entries.push(IndexEntry {
-            offset,
-            kind: BlockKind::Events as u16,
-            payload_len,
-            chunk: Some(ChunkInfo {
-                offset,
-                len: payload_len + BLOCK_OVERHEAD as u64,
-                first_ts: chunk.first_ts,
-                last_ts: chunk.last_ts,
-                first_seq: chunk.first_seq,
-                event_count: chunk.event_count,
-                pids: chunk.pids.clone(),
-                cgroup_ids: chunk.cgroup_ids.clone(),
-            }),
-        });
         Ok(())
     }
 
@@ -235,9 +238,14 @@ impl<W: Write> CaptureWriter<W> {
     /// output (flushed).
     pub fn finish(mut self) -> Result<W, Error> {
         self.flush_chunk()?;
+        let end = ChainRecord::End {
+            links: self.links,
+            chain: self.chain,
+        };
+        self.write_chain_record(&end)?;
         let index_offset = self.pos;
         let payload = encode_index(&self.entries);
-        self.write_block(BlockKind::Index as u16, &[&payload])?;
+        self.write_block(BlockKind::Index as u16, &[&payload], None)?;
         self.write_raw(&Tail { index_offset }.encode())?;
         self.out.flush()?;
         Ok(self.out)
@@ -255,19 +263,20 @@ impl<W: Write> CaptureWriter<W> {
             reason: format!("{} block does not serialize: {e}", kind.name()),
         })?;
         let compressed = zstd::bulk::compress(&json, self.opts.zstd_level)?;
-        let offset = self.pos;
-        self.write_block(kind as u16, &[&compressed])?;
-        self.entries.push(IndexEntry {
-            offset,
-            kind: kind as u16,
-            payload_len: compressed.len() as u64,
-            chunk: None,
-        });
-        Ok(())
+        self.write_block(kind as u16, &[&compressed], None)
     }
 
-    /// Frames the concatenation of `parts` as one block, without copying them together.
-    fn write_block(&mut self, kind: u16, parts: &[&[u8]]) -> Result<(), Error> {
+    /// Frames the concatenation of `parts` as one block, without copying them together,
+    /// lists it in the index (with `chunk` for an EVENTS block; the index itself is not
+    /// listed), and follows it with its hash chain link (every kind but the chain's and
+    /// the index).
+    fn write_block(
+        &mut self,
+        kind: u16,
+        parts: &[&[u8]],
+        chunk: Option<ChunkInfo>,
+    ) -> Result<(), Error> {
+        let offset = self.pos;
         let payload_len: usize = parts.iter().map(|p| p.len()).sum();
         let header = BlockHeader {
             kind,
@@ -278,11 +287,49 @@ impl<W: Write> CaptureWriter<W> {
         let crc = parts.iter().fold(crc32c::crc32c(&header), |crc, p| {
             crc32c::crc32c_append(crc, p)
         });
+        let chained = chain::is_chained(kind);
+        let mut digest = Sha256::new();
         self.write_raw(&header)?;
+        if chained {
+            digest.update(header);
+        }
         for p in parts {
             self.write_raw(p)?;
+            if chained {
+                digest.update(p);
+            }
         }
-        self.write_raw(&crc.to_le_bytes())
+        self.write_raw(&crc.to_le_bytes())?;
+        if kind != BlockKind::Index as u16 {
+            self.entries.push(IndexEntry {
+                offset,
+                kind,
+                payload_len: payload_len as u64,
+                chunk,
+            });
+        }
+        if !chained {
+            return Ok(());
+        }
+        digest.update(crc.to_le_bytes());
+        let block_sha256: [u8; 32] = digest.finalize().into();
+        let seq = self.links;
+        let link = ChainRecord::Link {
+            seq,
+            kind,
+            block_sha256,
+            chain: chain::chain_next(&self.chain, seq, kind, &block_sha256),
+        };
+        self.write_chain_record(&link)?;
+        if let ChainRecord::Link { chain, .. } = link {
+            self.chain = chain;
+        }
+        self.links += 1;
+        Ok(())
+    }
+
+    fn write_chain_record(&mut self, record: &ChainRecord) -> Result<(), Error> {
+        self.write_block(BlockKind::Chain as u16, &[&record.encode()], None)
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Error> {

@@ -202,7 +202,10 @@ fn a_newer_major_version_is_refused_naming_both_versions() {
     let err = CaptureReader::from_bytes(bytes.clone()).expect_err("must refuse");
     assert!(err.is_fatal());
     let msg = err.to_string();
-    assert!(msg.contains("2.3") && msg.contains("1.0"), "{msg}");
+    // The reader names its own version: 1.1 since the hash chain.
+    let ours = format!("({VERSION_MAJOR}.{VERSION_MINOR})");
+    assert_eq!(ours, "(1.1)");
+    assert!(msg.contains("2.3") && msg.contains(&ours), "{msg}");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("future.atcap");
     std::fs::write(&path, &bytes).expect("write");
@@ -370,4 +373,54 @@ fn a_full_disk_stops_the_writer_and_leaves_a_readable_prefix() {
     assert!(r.damage().index_unusable.is_some());
     let got = all_events(&r);
     assert_eq!(got[..], events[..got.len()]);
+}
+
+/// A chunk that claims more raw bytes than its compressed data could ever expand to is
+/// refused before a buffer of that size is allocated; so is one whose zstd frame header
+/// declares another length than the chunk header.
+#[test]
+fn a_lying_raw_length_is_refused_before_allocating() {
+    let events = vec![Event {
+        ts: 1,
+        cpu: 0,
+        pid: 1,
+        tid: 1,
+        body: EventBody::Exit(ExitEvent {
+            status: 0,
+            group_dead: true,
+        }),
+    }];
+    let honest = encode_chunk(&events, 0, 1).expect("encode");
+    assert_eq!(honest.decode().expect("decodes"), events);
+
+    let mut inflated = honest.clone();
+    inflated.raw_len = 64 << 20;
+    let err = inflated.decode().expect_err("refused").to_string();
+    assert!(err.contains("compressed bytes can hold"), "{err}");
+
+    let mut off_by_one = honest.clone();
+    off_by_one.raw_len += 1;
+    let err = off_by_one.decode().expect_err("refused").to_string();
+    assert!(err.contains("the zstd frame declares"), "{err}");
+
+    let mut over_limit = honest;
+    over_limit.raw_len = (64 << 20) + 1;
+    let err = over_limit.decode().expect_err("refused").to_string();
+    assert!(err.contains("over the"), "{err}");
+}
+
+/// Devices and FIFOs have no length to bound a read by; opening refuses them at once.
+#[cfg(unix)]
+#[test]
+fn non_regular_files_are_refused() {
+    let err = CaptureReader::open(std::path::Path::new("/dev/zero")).expect_err("refused");
+    assert!(err.is_fatal());
+    assert!(
+        err.to_string()
+            .contains("not a regular file (a character device)"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = CaptureReader::open(dir.path()).expect_err("refused");
+    assert!(err.to_string().contains("a directory"), "{err}");
 }

@@ -12,8 +12,10 @@ fn events_and_metadata_survive_a_round_trip() {
     let bytes = write_sample(&events, small_opts());
     let r = CaptureReader::from_bytes(bytes).expect("opens");
     assert!(r.damage().is_empty(), "{:?}", r.damage());
-    assert_eq!(r.version(), (1, 0));
+    // Written by this version (1.1: the hash chain).
+    assert_eq!(r.version(), (1, 1));
     assert_eq!(r.file_id(), FIXED_ID);
+    assert!(r.verify().is_intact());
     assert!(r.chunks().len() > 5, "small chunks should give several");
     assert_eq!(all_events(&r), events);
     let m = r.metadata();

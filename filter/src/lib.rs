@@ -31,6 +31,8 @@ mod context;
 mod error;
 mod eval;
 mod fields;
+#[doc(hidden)]
+pub mod fuzz_harness;
 mod parse;
 mod time;
 

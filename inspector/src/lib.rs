@@ -8,6 +8,8 @@ pub use aftertrace_analysis::{
     style, summary, syscall_sig, timefmt, views,
 };
 
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod output;
 pub mod query;
 pub mod tui;

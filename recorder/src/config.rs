@@ -62,6 +62,9 @@ pub struct DaemonConfig {
     pub max_request_bytes: u64,
     /// `[upload]`: captures to S3-compatible storage; unset for none.
     pub upload: Option<crate::daemon::upload::UploadConfig>,
+    /// Secret key file (`aftertrace-recorder keygen`); when set, every sealed capture gets
+    /// a detached signature, `NAME.atcap.sig`.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -87,6 +90,7 @@ impl Default for DaemonConfig {
             rules: None,
             max_request_bytes: 1 << 20,
             upload: None,
+            signing_key: None,
         }
     }
 }

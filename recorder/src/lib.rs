@@ -7,6 +7,8 @@ pub mod config;
 pub mod containers;
 pub mod convert;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod host;
 pub mod pipeline;
 pub mod policy;

@@ -86,9 +86,20 @@ enum Cmd {
         /// Uncompressed bytes of events per compressed chunk.
         #[arg(long, default_value_t = 1 << 20, hide = true)]
         chunk_bytes: usize,
+        /// Sign each capture written with this secret key file (`keygen` makes one): a
+        /// detached FILE.sig beside it, once the recording ends.
+        #[arg(long, value_name = "KEY")]
+        signing_key: Option<PathBuf>,
         /// Run this command and stop recording when it exits.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<OsString>,
+    },
+    /// Make an ed25519 key pair for signing captures: KEY (secret, mode 0600) and KEY.pub
+    /// (for `aftertrace-inspector FILE verify --key KEY.pub`). Never overwrites a file.
+    Keygen {
+        /// Where to write the secret key; the public key goes to KEY.pub.
+        #[arg(short, long, value_name = "KEY")]
+        out: PathBuf,
     },
     /// The daemon: record continuously into a rolling buffer and seal a capture around
     /// every alert (HTTP webhooks from Falco, Falcosidekick and Alertmanager, `trigger`,
@@ -116,6 +127,9 @@ enum Cmd {
         /// [default: the built-in rules].
         #[arg(long, value_name = "FILE|none")]
         rules: Option<PathBuf>,
+        /// Sign every sealed capture with this secret key file (`keygen` makes one).
+        #[arg(long, value_name = "KEY")]
+        signing_key: Option<PathBuf>,
     },
     /// Ask the running daemon to seal a capture now.
     Trigger {
@@ -176,6 +190,7 @@ fn main() -> ExitCode {
             after,
             control_socket,
             rules,
+            signing_key,
         } => {
             let mut cfg = match DaemonConfig::load(config.as_deref()) {
                 Ok(c) => c,
@@ -190,6 +205,14 @@ fn main() -> ExitCode {
             cfg.after = after.unwrap_or(cfg.after);
             cfg.control_socket = control_socket.unwrap_or(cfg.control_socket);
             cfg.rules = rules.or(cfg.rules);
+            cfg.signing_key = signing_key.or(cfg.signing_key);
+            // A key that cannot be read is found now, not at the first alert.
+            if let Some(key) = &cfg.signing_key {
+                if let Err(e) = capture_format::signature::load_signing_key(key) {
+                    eprintln!("aftertrace-recorder: signing_key: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let trigger = Arc::new(AtomicBool::new(false));
             for (sig, flag) in [
@@ -212,6 +235,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Keygen { out } => match capture_format::signature::generate_key_files(&out) {
+            Ok(public) => {
+                eprintln!(
+                    "aftertrace-recorder: wrote the secret key {} (keep it on the node, mode 0600) and the public key {}",
+                    out.display(),
+                    public.display()
+                );
+                ExitCode::from(exit::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("aftertrace-recorder: keygen: {e}");
+                ExitCode::from(exit::IO)
+            }
+        },
         Cmd::Trigger {
             reason,
             before,
@@ -306,8 +343,15 @@ fn main() -> ExitCode {
             ring_bytes,
             lifecycle_ring_bytes,
             floor,
+            signing_key,
             command,
         } => {
+            if let Some(key) = &signing_key {
+                if let Err(e) = capture_format::signature::load_signing_key(key) {
+                    eprintln!("aftertrace-recorder: --signing-key: {e}");
+                    return ExitCode::from(exit::USAGE);
+                }
+            }
             if duration.is_none() && command.is_empty() {
                 eprintln!("aftertrace-recorder: record needs --duration or a COMMAND (or stop it with Ctrl-C); recording until interrupted");
             }
@@ -370,6 +414,19 @@ fn main() -> ExitCode {
                             String::new()
                         }
                     );
+                    if let Some(key) = &signing_key {
+                        for f in &outcome.files {
+                            match capture_format::signature::sign_capture(f, key) {
+                                Ok(sig) => {
+                                    eprintln!("aftertrace-recorder: signed {}", sig.display())
+                                }
+                                Err(e) => {
+                                    eprintln!("aftertrace-recorder: signing: {e}");
+                                    return ExitCode::from(exit::IO);
+                                }
+                            }
+                        }
+                    }
                     match outcome.command_status {
                         Some(status) => ExitCode::from(command_exit_code(status)),
                         None => ExitCode::from(exit::SUCCESS),

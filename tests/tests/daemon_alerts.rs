@@ -405,3 +405,57 @@ fn built_in_rules_seal_captures_on_their_own() {
     assert_eq!(payload["rule"], "Read of /etc/shadow");
     daemon.stop().expect("clean stop");
 }
+
+/// With `--signing-key`, every sealed capture gets a detached `.sig` beside its `.sha256`
+/// that verifies with the public key (and not with another), over a file whose hash chain
+/// is intact.
+#[test]
+fn a_signing_key_signs_every_sealed_capture() {
+    require_root();
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("node.key");
+    let public = capture_format::signature::generate_key_files(&key).expect("keygen");
+    let other = capture_format::signature::generate_key_files(&dir.path().join("other.key"))
+        .expect("keygen");
+    let key_arg = key.display().to_string();
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--before",
+            "1s",
+            "--after",
+            "1s",
+            "--rules",
+            "none",
+            "--signing-key",
+            &key_arg,
+        ],
+        &[],
+    )
+    .expect("daemon");
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, body) = daemon
+        .post("/alerts", FALCO.as_bytes(), None)
+        .expect("post");
+    assert_eq!(code, 202, "{body}");
+    let capture = daemon
+        .wait_for_captures(1, Duration::from_secs(30))
+        .expect("a capture")
+        .remove(0);
+    let sig = capture_format::signature::signature_path(&capture);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sig.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    daemon.stop().expect("daemon stops");
+    let mut sha = capture.as_os_str().to_owned();
+    sha.push(".sha256");
+    assert!(Path::new(&sha).exists(), "the .sha256 is still written");
+    let report = CaptureReader::open(&capture).expect("opens").verify();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(report.chain.expect("a 1.1 chain").problems.is_empty());
+    capture_format::signature::verify_capture_signature(&capture, &public)
+        .expect("the signature verifies with the daemon's public key");
+    assert!(capture_format::signature::verify_capture_signature(&capture, &other).is_err());
+}

@@ -34,12 +34,15 @@ pub(crate) mod exit {
     pub const FAILURE: u8 = 1;
     /// `verify` found damage (what survived is still readable).
     pub const DAMAGED: u8 = 2;
+    /// `verify --key`: the signature is missing or does not verify.
+    pub const BAD_SIGNATURE: u8 = 3;
     /// Bad command line, including a `--filter` that does not parse and a time that
     /// cannot be read.
     pub const USAGE: u8 = 64;
     /// Not a capture file, or a capture of an unsupported major version.
     pub const NOT_A_CAPTURE: u8 = 65;
-    /// The file does not exist or cannot be read.
+    /// The file does not exist or cannot be read, or is not a regular file (a device, a
+    /// FIFO).
     pub const NO_INPUT: u8 = 66;
 }
 
@@ -117,8 +120,14 @@ enum Cmd {
     Commands,
     /// Every event: syscalls with decoded arguments and data, and lifecycle records.
     Events,
-    /// Check every block and chunk; exit 0 when intact, 2 when damaged.
-    Verify,
+    /// Check every block and chunk and the hash chain; exit 0 when intact, 2 when damaged.
+    /// With --key, also the signature in FILE.sig (exit 3 when it is missing or does not
+    /// verify).
+    Verify {
+        /// The signer's public key file (`aftertrace-recorder keygen` writes one).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
     /// Scripts recovered byte for byte (written files that ran or were made executable,
     /// interpreter reads, pipes into interpreters, -c arguments, persistence files), with
     /// sha256, gaps and links.
@@ -167,7 +176,7 @@ impl Cmd {
             Cmd::Procs => "procs",
             Cmd::Commands => "commands",
             Cmd::Events => "events",
-            Cmd::Verify => "verify",
+            Cmd::Verify { .. } => "verify",
             Cmd::Scripts => "scripts",
             Cmd::Files => "files",
             Cmd::Cat { .. } => "cat",
@@ -208,8 +217,9 @@ fn fields_text() -> String {
     }
     s.push_str(
         "\nExit codes: 0 success (verify: intact), 1 other failure, 2 verify found damage, \
+         3 verify --key: the signature is missing or does not verify, \
          64 bad command line (including a bad --filter or time), 65 not an aftertrace capture, \
-         66 the file cannot be read.",
+         66 the file cannot be read or is not a regular file (device, FIFO).",
     );
     s
 }
@@ -316,7 +326,7 @@ pub fn run() -> ExitCode {
         }
     };
     let damage = reader.damage();
-    if !damage.is_empty() && command != Cmd::Verify {
+    if !damage.is_empty() && !matches!(command, Cmd::Verify { .. }) {
         eprintln!(
             "aftertrace-inspector: warning: {} is damaged; showing what survived ({} byte range(s) lost; run `verify` for details)",
             cli.file.display(),
@@ -350,7 +360,7 @@ pub fn run() -> ExitCode {
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let result = match &command {
         Cmd::Summary => summary::print(&mut out, &reader, q.format()),
-        Cmd::Verify => verify::print(&mut out, &reader, q.format()),
+        Cmd::Verify { key } => verify::print(&mut out, &reader, q.format(), key.as_deref()),
         Cmd::Events => query::events(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Commands => query::commands(&reader, &lookups, &q, &mut out, report).map(|()| 0),
         Cmd::Procs => query::procs(&reader, &lookups, &q, &mut out, report).map(|()| 0),
@@ -387,14 +397,8 @@ pub fn run() -> ExitCode {
 /// The TUI, with the CLI's exit codes: a file that cannot be read is reported before the
 /// screen changes; one that is no capture, after the TUI (which shows why) is closed.
 fn run_tui(path: &std::path::Path) -> ExitCode {
-    if let Err(source) = std::fs::File::open(path) {
-        eprintln!(
-            "aftertrace-inspector: {}",
-            OpenError::Unreadable {
-                path: path.display().to_string(),
-                source
-            }
-        );
+    if let Err(e) = aftertrace_inspector::open::check_input(path) {
+        eprintln!("aftertrace-inspector: {e}");
         return ExitCode::from(exit::NO_INPUT);
     }
     match aftertrace_inspector::tui::run(path) {

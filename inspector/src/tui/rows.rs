@@ -16,6 +16,12 @@ use rayon::prelude::*;
 use regex::Regex;
 use serde_json::Value;
 
+/// The filter and search jobs decode whole groups into events, several at once: at most
+/// this many compressed-then-decompressed bytes of chunks per batch (decoded events take
+/// several times their raw size), so a file of huge chunks cannot make a batch of
+/// 2 × threads groups exhaust memory.
+const DECODED_BATCH_RAW_BYTES: u64 = 32 << 20;
+
 use crate::context::CaptureContext;
 use crate::events::EventRow;
 use crate::procs::{ProcId, ProcessTree};
@@ -358,7 +364,11 @@ pub fn spawn_filter(
                 if !gens.is_current(gen) {
                     return;
                 }
-                let n = sizes.next().unwrap_or(batch).min(rest.len());
+                let n = sizes
+                    .next()
+                    .unwrap_or(batch)
+                    .min(rest.len())
+                    .min(capture.groups_within(rest, DECODED_BATCH_RAW_BYTES));
                 let (now, later) = rest.split_at(n);
                 rest = later;
                 let results: Vec<(Seg, Vec<ProcId>)> = now
@@ -452,10 +462,16 @@ pub fn spawn_search(
                 (None, false) => (0..n).rev().collect(),
             };
             let batch = (2 * rayon::current_num_threads()).max(2);
-            for (k, part) in order.chunks(batch).enumerate() {
+            let mut done = 0;
+            while done < order.len() {
                 if !gens.is_current(gen) {
                     return;
                 }
+                let rest = &order[done..];
+                let groups: Vec<usize> = rest.iter().map(|&s| rows.segs[s].group).collect();
+                let n = batch.min(capture.groups_within(&groups, DECODED_BATCH_RAW_BYTES));
+                let part = &rest[..n];
+                done += n;
                 let found: Vec<Option<u64>> = part
                     .par_iter()
                     .map(|&s| {
@@ -489,7 +505,7 @@ pub fn spawn_search(
                 }
                 let _ = tx.send(Action::SearchProgress {
                     gen,
-                    scanned: ((k + 1) * batch).min(order.len()),
+                    scanned: done,
                     of: order.len(),
                 });
             }

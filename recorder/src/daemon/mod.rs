@@ -564,6 +564,7 @@ pub fn run(
                                 }
                             })
                         },
+                        signing_key: cfg.signing_key.clone(),
                     };
                     let thread = std::thread::Builder::new()
                         .name("seal".into())

@@ -42,6 +42,8 @@ pub struct SealJob {
     /// Called the moment the capture is in place under its final name, so `status`
     /// counts it before anyone can see the file (not when the daemon's loop next looks).
     pub published: Box<dyn FnOnce(&Path) + Send>,
+    /// Sign the capture with this secret key file (`NAME.atcap.sig`).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `<host>-<UTC time without colons>-<slug>.atcap`, numbered on collision (with the
@@ -57,7 +59,7 @@ fn file_name(dir: &Dir, host: &str, realtime_ns: i64, summary: &str) -> OsString
         } else {
             format!("{base}-{n}.atcap")
         };
-        let taken = [".partial", ".sha256", ""]
+        let taken = [".partial", ".sha256", ".sig", ""]
             .iter()
             .any(|suffix| dir.contains(&safe_fs::with_suffix(name.as_ref(), suffix)));
         if !taken {
@@ -179,9 +181,37 @@ pub fn seal(job: SealJob) -> Result<PathBuf> {
             None
         }
     };
+    // The signature too, so NAME.atcap never appears without it when a key is set; a
+    // signature that cannot be made fails the seal (it is retried), as a responder relies
+    // on every capture being signed.
+    let signature = match &job.signing_key {
+        None => None,
+        Some(key) => {
+            let sig_name = safe_fs::with_suffix(&name, ".sig");
+            let made = capture_format::signature::signature_text(&partial, key)
+                .map_err(anyhow::Error::from)
+                .and_then(|text| {
+                    let mut f = dir.create_file(&sig_name)?;
+                    f.write_all(text.as_bytes())?;
+                    f.sync_all()?;
+                    Ok(())
+                });
+            if let Err(e) = made {
+                if manifest.is_some() {
+                    let _ = dir.remove(&safe_fs::with_suffix(&name, ".sha256"));
+                }
+                let _ = dir.remove(&partial_name);
+                return Err(e.context(format!("signing {}", partial.display())));
+            }
+            Some(sig_name)
+        }
+    };
     if let Err(e) = dir.rename_noreplace(&partial_name, &name) {
         if manifest.is_some() {
             let _ = dir.remove(&safe_fs::with_suffix(&name, ".sha256"));
+        }
+        if let Some(sig) = &signature {
+            let _ = dir.remove(sig);
         }
         return Err(e.into());
     }
@@ -279,9 +309,12 @@ pub fn enforce_retention(dir: &Path, max_bytes: u64, max_count: usize) -> Result
             break;
         }
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        let mut manifest = path.as_os_str().to_owned();
-        manifest.push(".sha256");
-        let _ = std::fs::remove_file(manifest);
+        // Its sidecars go with it: the manifest, the signature, the upload marker.
+        for suffix in [".sha256", ".sig", ".uploaded"] {
+            let mut sidecar = path.as_os_str().to_owned();
+            sidecar.push(suffix);
+            let _ = std::fs::remove_file(sidecar);
+        }
         total -= len;
         count -= 1;
         removed.push(path);
