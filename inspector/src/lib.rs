@@ -14,6 +14,7 @@
 pub mod commands;
 pub mod context;
 pub mod events;
+pub mod export;
 pub mod meta;
 pub mod open;
 pub mod procs;

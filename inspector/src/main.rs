@@ -32,6 +32,10 @@ mod exit {
     pub const NOT_A_CAPTURE: u8 = 65;
     /// The file does not exist or cannot be read.
     pub const NO_INPUT: u8 = 66;
+    /// `export`: the selection holds no record (nothing is written).
+    pub const EMPTY_SELECTION: u8 = 3;
+    /// `export`: the output cannot be created or written (nothing is left behind).
+    pub const CANT_CREATE: u8 = 73;
 }
 
 /// `--around` without `--window` selects this much on each side.
@@ -133,21 +137,40 @@ enum Cmd {
     /// A Markdown incident report: alerts, window, host and containers, process tree,
     /// commands, recovered scripts with sha256, sessions, connections, every gap.
     Report,
-    /// The capture in another tool's format: `--format scap` writes a sysdig/Falco
-    /// capture (sysdig -r, Stratoshark) with the process, fd and user state at the start
-    /// and every syscall as scap enter/exit events.
+    /// A selection as a new self-contained capture (`--format atcap`, the default: the
+    /// records --filter, the time selection, --container and --pid select, with the state
+    /// as of the selection's start restricted to them and an EXPORT block naming the
+    /// source's sha256 and the selection), or the whole capture in sysdig/Falco's format
+    /// (`--format scap`, for sysdig -r and Stratoshark).
     Export {
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "atcap")]
         format: ExportFormat,
         /// The file to write (created 0600: captures hold secrets).
         #[arg(short = 'o', long, value_name = "OUT")]
         output: PathBuf,
+        #[command(flatten)]
+        scope: ExportScope,
     },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {
+    Atcap,
     Scap,
+}
+
+/// What `export --format atcap` keeps besides --filter and the time selection.
+#[derive(Args, Clone, PartialEq, Eq)]
+struct ExportScope {
+    /// Only this container: its full id, an id prefix (3+ characters) or its name.
+    #[arg(long, value_name = "ID|NAME")]
+    container: Option<String>,
+    /// Only this process (a pid of the capture).
+    #[arg(long, value_name = "N")]
+    pid: Option<u32>,
+    /// With --pid: also every process below it.
+    #[arg(long, requires = "pid")]
+    with_descendants: bool,
 }
 
 impl Cmd {
@@ -181,6 +204,10 @@ impl Cmd {
                 | Cmd::Files
                 | Cmd::Sessions
                 | Cmd::Net
+                | Cmd::Export {
+                    format: ExportFormat::Atcap,
+                    ..
+                }
         )
     }
 
@@ -199,6 +226,7 @@ fn fields_text() -> String {
     }
     s.push_str(
         "\nExit codes: 0 success (verify: intact), 1 other failure, 2 verify found damage, \
+         3 export selected nothing, 73 export cannot write its output, \
          64 bad command line (including a bad --filter or time), 65 not an aftertrace capture, \
          66 the file cannot be read.",
     );
@@ -289,7 +317,7 @@ fn main() -> ExitCode {
     let selecting = opts.filter.is_some() || !time_args.is_empty();
     if selecting && !command.selects() {
         return usage_error(&format!(
-            "--filter, --since, --until and --around apply to events, commands, procs, tree, \
+            "--filter, --since, --until and --around apply to events, commands, procs, tree, export (atcap), \
              scripts, files, sessions and net, not to {}",
             command.name()
         ));
@@ -386,7 +414,30 @@ fn main() -> ExitCode {
             );
             render::report(&r, &reader, &lookups, &name, &mut out).map(|()| 0)
         }
-        Cmd::Export { output, .. } => export_scap(&reader, output),
+        Cmd::Export {
+            format: ExportFormat::Scap,
+            output,
+            scope,
+        } => {
+            if scope.container.is_some() || scope.pid.is_some() {
+                return usage_error("--container and --pid apply to --format atcap only");
+            }
+            export_scap(&reader, output)
+        }
+        Cmd::Export {
+            format: ExportFormat::Atcap,
+            output,
+            scope,
+        } => {
+            let sel = aftertrace_inspector::export::Selection {
+                filter: opts.filter.clone(),
+                range: q.range,
+                container: scope.container.clone(),
+                pid: scope.pid,
+                with_descendants: scope.with_descendants,
+            };
+            Ok(export_atcap(&reader, &cli.file, &lookups, &sel, output))
+        }
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {
@@ -407,6 +458,47 @@ fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u
         eprintln!("aftertrace-inspector: {line}");
     }
     Ok(exit::SUCCESS)
+}
+
+/// `export -o OUT.atcap`: exit 3 for an empty selection, 64 for an unknown container, 73
+/// when the output cannot be written (README, "Exit codes").
+fn export_atcap(
+    reader: &CaptureReader,
+    source: &std::path::Path,
+    lookups: &Lookups,
+    sel: &aftertrace_inspector::export::Selection,
+    output: &std::path::Path,
+) -> u8 {
+    use aftertrace_inspector::export::{export_atcap, ExportError};
+    let report = |err: capture_format::Error| {
+        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
+    };
+    match export_atcap(reader, source, lookups, sel, output, report) {
+        Ok(stats) => {
+            eprintln!(
+                "aftertrace-inspector: wrote {} ({} records, {} processes, {} containers, {} \
+                 alerts, {} bytes)",
+                output.display(),
+                stats.events,
+                stats.processes,
+                stats.containers,
+                stats.alerts,
+                stats.bytes
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aftertrace-inspector: export: {e}");
+            match e {
+                ExportError::Empty(_) => exit::EMPTY_SELECTION,
+                ExportError::UnknownContainer { .. }
+                | ExportError::AmbiguousContainer { .. }
+                | ExportError::BadSelection(_) => exit::USAGE,
+                ExportError::Output { .. } => exit::CANT_CREATE,
+                ExportError::Source { .. } => exit::NO_INPUT,
+            }
+        }
+    }
 }
 
 /// The TUI, with the CLI's exit codes: a file that cannot be read is reported before the
