@@ -86,6 +86,11 @@ struct Opts {
     /// With --around: how far on each side (default 5s), e.g. 500ms, 10s, 2m.
     #[arg(long, global = true, value_name = "DURATION", requires = "around")]
     window: Option<String>,
+    /// Mask secrets (export, report): `none`, `default` (what a bare --redact means) or a
+    /// policy FILE (README, "Redaction").
+    #[arg(long, global = true, value_name = "POLICY", num_args = 0..=1,
+          default_missing_value = "default", require_equals = true)]
+    redact: Option<String>,
     /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is not set),
     /// always, never.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
@@ -333,6 +338,29 @@ fn main() -> ExitCode {
             }
         ));
     }
+    let policy = match opts.redact.as_deref() {
+        None | Some("none") => None,
+        Some(_)
+            if !matches!(
+                command,
+                Cmd::Report
+                    | Cmd::Export {
+                        format: ExportFormat::Atcap,
+                        ..
+                    }
+            ) =>
+        {
+            return usage_error(&format!(
+                "--redact applies to report and export (atcap), not to {}",
+                command.name()
+            ));
+        }
+        Some("default") => Some(aftertrace_inspector::export::Policy::default_policy()),
+        Some(file) => match aftertrace_inspector::export::Policy::from_file(file.as_ref()) {
+            Ok(p) => Some(p),
+            Err(e) => return usage_error(&e),
+        },
+    };
     let filter = match opts.filter.as_deref().map(Filter::parse).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -406,6 +434,18 @@ fn main() -> ExitCode {
             let r = reconstruct(&reader, &lookups, None, q.range, report);
             print_cat(&mut out, &r, target)
         }
+        Cmd::Report if policy.is_some() => {
+            let name = cli.file.file_name().map_or_else(
+                || cli.file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let policy = policy
+                .clone()
+                .unwrap_or_else(aftertrace_inspector::export::Policy::default_policy);
+            redacted_report(
+                &mut out, &reader, &cli.file, &lookups, policy, &name, q.range,
+            )
+        }
         Cmd::Report => {
             let r = reconstruct(&reader, &lookups, None, q.range, report);
             let name = cli.file.file_name().map_or_else(
@@ -435,6 +475,7 @@ fn main() -> ExitCode {
                 container: scope.container.clone(),
                 pid: scope.pid,
                 with_descendants: scope.with_descendants,
+                redact: policy.clone(),
             };
             Ok(export_atcap(&reader, &cli.file, &lookups, &sel, output))
         }
@@ -460,6 +501,58 @@ fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u
     Ok(exit::SUCCESS)
 }
 
+/// `report --redact`: the report of a redacted copy of the capture, then its ledger.
+fn redacted_report(
+    out: &mut impl Write,
+    reader: &CaptureReader,
+    source: &std::path::Path,
+    lookups: &Lookups,
+    policy: aftertrace_inspector::export::Policy,
+    name: &str,
+    range: aftertrace_inspector::select::TimeRange,
+) -> io::Result<u8> {
+    let report = |err: capture_format::Error| {
+        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
+    };
+    let (bytes, ledger) = match aftertrace_inspector::export::redacted_copy(
+        reader, source, lookups, policy, report,
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("aftertrace-inspector: report --redact: {e}");
+            return Ok(exit::FAILURE);
+        }
+    };
+    let copy = CaptureReader::from_bytes(bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    let copy_lookups = Lookups::new(copy.metadata());
+    let r = reconstruct(&copy, &copy_lookups, None, range, report);
+    render::report(&r, &copy, &copy_lookups, name, out)?;
+    writeln!(out, "\n## Redactions (policy {})\n", ledger.policy)?;
+    writeln!(
+        out,
+        "{} span(s), {} byte(s) masked in place by same-length markers; sha256s above are of \
+         redacted content.\n",
+        ledger.entries.len(),
+        ledger.bytes()
+    )?;
+    writeln!(
+        out,
+        "| kind | where | time | pid | bytes |\n|---|---|---|---|---|"
+    )?;
+    for e in &ledger.entries {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            e.kind,
+            e.location,
+            e.ts.map_or_else(|| "-".to_owned(), |t| lookups.clock().rfc3339(t)),
+            e.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            e.bytes
+        )?;
+    }
+    Ok(exit::SUCCESS)
+}
+
 /// `export -o OUT.atcap`: exit 3 for an empty selection, 64 for an unknown container, 73
 /// when the output cannot be written (README, "Exit codes").
 fn export_atcap(
@@ -477,12 +570,13 @@ fn export_atcap(
         Ok(stats) => {
             eprintln!(
                 "aftertrace-inspector: wrote {} ({} records, {} processes, {} containers, {} \
-                 alerts, {} bytes)",
+                 alerts, {} redacted spans, {} bytes)",
                 output.display(),
                 stats.events,
                 stats.processes,
                 stats.containers,
                 stats.alerts,
+                stats.redacted_spans,
                 stats.bytes
             );
             exit::SUCCESS

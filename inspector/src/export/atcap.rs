@@ -24,6 +24,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::context::CaptureContext;
+use crate::export::redact::{
+    redact_alert, redact_events, redact_snapshot, sweep_known, Ledger, Policy, REDACTION_BLOCK_KIND,
+};
 use crate::meta::Lookups;
 use crate::procs::{ProcId, ProcessTree};
 use crate::scan::{self, Plan, TreeNeed};
@@ -44,6 +47,8 @@ pub struct Selection {
     /// `--pid N`: that process (and, with `with_descendants`, every process below it).
     pub pid: Option<u32>,
     pub with_descendants: bool,
+    /// `--redact`: the policy applied to records, snapshot command lines and alerts.
+    pub redact: Option<Policy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,7 @@ pub struct ExportStats {
     pub processes: usize,
     pub containers: usize,
     pub alerts: usize,
+    pub redacted_spans: usize,
     pub bytes: u64,
 }
 
@@ -77,8 +83,9 @@ pub struct ExportStats {
 struct ExportBlock {
     source: SourceInfo,
     selection: SelectionInfo,
-    /// The redaction applied: "none" (this version does not redact at export).
-    redaction: &'static str,
+    /// The redaction applied: `"none"`, or the policy's name with the spans' count and
+    /// bytes (each span is in the REDACTION block).
+    redaction: serde_json::Value,
     /// The state tables describe this boot time (the selection's start).
     state_ts: BootNs,
     records: u64,
@@ -264,8 +271,92 @@ pub fn export_atcap(
         })?
     };
     let result = (|| {
-        let selected = select_events(reader, lookups, filter.as_ref(), sel.range, on_error);
-        let Some(first) = selected.events.first() else {
+        let built = build(
+            reader,
+            source,
+            &source_sha256,
+            lookups,
+            sel,
+            container,
+            filter.as_ref(),
+            expression.as_deref(),
+            on_error,
+        )?;
+        write_export(io::BufWriter::with_capacity(1 << 20, &file), meta, &built).map_err(|e| {
+            match e {
+                capture_format::Error::Io(io) => output_error(io),
+                other => output_error(io::Error::other(other.to_string())),
+            }
+        })?;
+        file.sync_all().map_err(output_error)?;
+        let bytes = file.metadata().map_err(output_error)?.len();
+        std::fs::rename(&partial, out).map_err(output_error)?;
+        Ok(ExportStats {
+            events: built.events.len() as u64,
+            processes: built.tables.snapshot.processes.len(),
+            containers: built.tables.containers.len(),
+            alerts: built.tables.alerts.len(),
+            redacted_spans: built.ledger.as_ref().map_or(0, |l| l.entries.len()),
+            bytes,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// The whole capture with `policy` applied, as the bytes of a capture (for `report
+/// --redact`, which reports on it), and the ledger.
+pub fn redacted_copy(
+    reader: &CaptureReader,
+    source: &Path,
+    lookups: &Lookups,
+    policy: Policy,
+    on_error: impl FnMut(capture_format::Error),
+) -> Result<(Vec<u8>, Ledger), ExportError> {
+    let sel = Selection {
+        redact: Some(policy),
+        ..Selection::default()
+    };
+    let built = build(
+        reader, source, "", lookups, &sel, None, None, None, on_error,
+    )?;
+    let bytes =
+        write_export(Vec::new(), reader.metadata(), &built).map_err(|e| ExportError::Output {
+            path: PathBuf::from("(memory)"),
+            source: io::Error::other(e.to_string()),
+        })?;
+    Ok((bytes, built.ledger.unwrap_or_default()))
+}
+
+struct Built {
+    events: Vec<Event>,
+    tables: Tables,
+    block: ExportBlock,
+    ledger: Option<Ledger>,
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one internal step of export_atcap"
+)]
+fn build(
+    reader: &CaptureReader,
+    source: &Path,
+    source_sha256: &str,
+    lookups: &Lookups,
+    sel: &Selection,
+    container: Option<&ContainerInfo>,
+    filter: Option<&Filter>,
+    expression: Option<&str>,
+    on_error: impl FnMut(capture_format::Error),
+) -> Result<Built, ExportError> {
+    let meta = reader.metadata();
+    let expression = expression.map(str::to_owned);
+    {
+        let mut selected = select_events(reader, lookups, filter, sel.range, on_error);
+        let Some(first_ts) = selected.events.first().map(|e| e.ts) else {
             return Err(ExportError::Empty(
                 expression
                     .clone()
@@ -275,8 +366,8 @@ pub fn export_atcap(
         let state_ts = sel
             .range
             .since
-            .unwrap_or_else(|| window_start(reader).min(first.ts));
-        let tables = state_tables(
+            .unwrap_or_else(|| window_start(reader).min(first_ts));
+        let mut tables = state_tables(
             meta,
             &selected,
             state_ts,
@@ -288,7 +379,7 @@ pub fn export_atcap(
                 file_name: source
                     .file_name()
                     .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                sha256: source_sha256.clone(),
+                sha256: source_sha256.to_owned(),
                 file_id: hex(&reader.file_id()),
             },
             selection: SelectionInfo {
@@ -303,37 +394,41 @@ pub fn export_atcap(
                 pid: sel.pid,
                 with_descendants: sel.with_descendants,
             },
-            redaction: "none",
+            redaction: serde_json::Value::from("none"),
             state_ts,
             records: selected.events.len() as u64,
             exported_by: format!("aftertrace-inspector {}", env!("CARGO_PKG_VERSION")),
         };
-        write_export(
-            io::BufWriter::with_capacity(1 << 20, &file),
-            meta,
-            &tables,
-            &block,
-            &selected.events,
-        )
-        .map_err(|e| match e {
-            capture_format::Error::Io(io) => output_error(io),
-            other => output_error(io::Error::other(other.to_string())),
-        })?;
-        file.sync_all().map_err(output_error)?;
-        let bytes = file.metadata().map_err(output_error)?.len();
-        std::fs::rename(&partial, out).map_err(output_error)?;
-        Ok(ExportStats {
-            events: selected.events.len() as u64,
-            processes: tables.snapshot.processes.len(),
-            containers: tables.containers.len(),
-            alerts: tables.alerts.len(),
-            bytes,
+        let ledger = sel.redact.as_ref().map(|policy| {
+            let mut ledger = Ledger {
+                policy: policy.name.clone(),
+                ..Ledger::default()
+            };
+            redact_events(policy, &mut selected.events, &mut ledger);
+            redact_snapshot(policy, &mut tables.snapshot, &mut ledger);
+            for a in &mut tables.alerts {
+                redact_alert(policy, a, &mut ledger);
+            }
+            sweep_known(&mut selected.events, &mut tables.snapshot, &mut ledger);
+            ledger
+        });
+        let mut block = block;
+        if let Some(l) = &ledger {
+            block.redaction = serde_json::json!({
+                "policy": l.policy,
+                "spans": l.entries.len(),
+                "bytes": l.bytes(),
+                "note": "redacted spans are overwritten in place by same-length markers; \
+                         sha256s of artifacts rebuilt from this file are of redacted content",
+            });
+        }
+        Ok(Built {
+            events: selected.events,
+            tables,
+            block,
+            ledger,
         })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
     }
-    result
 }
 
 /// `O_NOFOLLOW` where the libc crate is a dependency (see Cargo.toml); elsewhere
@@ -580,10 +675,9 @@ fn snapshot_fds(
 fn write_export<W: Write>(
     out: W,
     meta: &capture_format::Metadata,
-    t: &Tables,
-    block: &ExportBlock,
-    events: &[Event],
-) -> Result<(), capture_format::Error> {
+    b: &Built,
+) -> Result<W, capture_format::Error> {
+    let t = &b.tables;
     let mut w = CaptureWriter::new(out, WriterOptions::default())?;
     if let Some(host) = &meta.host {
         w.write_host(host)?;
@@ -596,15 +690,32 @@ fn write_export<W: Write>(
         w.write_alert(a)?;
     }
     w.write_drops(&t.drops)?;
-    let json = serde_json::to_vec(block).map_err(|e| capture_format::Error::InvalidInput {
-        reason: format!("export block: {e}"),
-    })?;
-    w.write_custom_block(EXPORT_BLOCK_KIND, &json)?;
-    for e in events {
+    let json = |v: &dyn erased::Json| {
+        v.to_vec().map_err(|e| capture_format::Error::InvalidInput {
+            reason: format!("export block: {e}"),
+        })
+    };
+    w.write_custom_block(EXPORT_BLOCK_KIND, &json(&b.block)?)?;
+    if let Some(l) = &b.ledger {
+        w.write_custom_block(REDACTION_BLOCK_KIND, &json(l)?)?;
+    }
+    for e in &b.events {
         w.push_event(e)?;
     }
     w.flush_chunk()?;
     let mut out = w.finish()?;
     out.flush()?;
-    Ok(())
+    Ok(out)
+}
+
+/// JSON encoding of the two extension blocks through one closure.
+mod erased {
+    pub trait Json {
+        fn to_vec(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_vec(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
 }

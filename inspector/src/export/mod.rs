@@ -5,5 +5,7 @@
 //! capture-format's writer, so it can move with that model into a library crate unchanged.
 
 pub mod atcap;
+pub mod redact;
 
-pub use atcap::{export_atcap, ExportError, Selection, EXPORT_BLOCK_KIND};
+pub use atcap::{export_atcap, redacted_copy, ExportError, Selection, EXPORT_BLOCK_KIND};
+pub use redact::{Ledger, Policy};
