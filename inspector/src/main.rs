@@ -162,6 +162,8 @@ enum Cmd {
 enum ExportFormat {
     Atcap,
     Scap,
+    /// Tables as DIR/TABLE.jsonl (README, "Tables").
+    Jsonl,
 }
 
 /// What `export --format atcap` keeps besides --filter and the time selection.
@@ -210,7 +212,7 @@ impl Cmd {
                 | Cmd::Sessions
                 | Cmd::Net
                 | Cmd::Export {
-                    format: ExportFormat::Atcap,
+                    format: ExportFormat::Atcap | ExportFormat::Jsonl,
                     ..
                 }
         )
@@ -465,6 +467,19 @@ fn main() -> ExitCode {
             export_scap(&reader, output)
         }
         Cmd::Export {
+            format: ExportFormat::Jsonl,
+            output,
+            scope,
+        } => {
+            if scope.container.is_some() || scope.pid.is_some() {
+                return usage_error(
+                    "--container and --pid apply to --format atcap; select tables with \
+                     --filter 'container.name = NAME' or 'proc.pid = N'",
+                );
+            }
+            export_tables(&reader, &cli.file, &lookups, &q, policy.clone(), output)
+        }
+        Cmd::Export {
             format: ExportFormat::Atcap,
             output,
             scope,
@@ -499,6 +514,50 @@ fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u
         eprintln!("aftertrace-inspector: {line}");
     }
     Ok(exit::SUCCESS)
+}
+
+/// `export --format jsonl -o DIR`: the tables of the capture (or of its redacted copy).
+fn export_tables(
+    reader: &CaptureReader,
+    source: &std::path::Path,
+    lookups: &Lookups,
+    q: &Query,
+    policy: Option<aftertrace_inspector::export::Policy>,
+    dir: &std::path::Path,
+) -> io::Result<u8> {
+    use aftertrace_inspector::export::tables::export_jsonl;
+    let report = |err: capture_format::Error| {
+        eprintln!("aftertrace-inspector: skipped damaged data: {err}");
+    };
+    let copy;
+    let copy_lookups;
+    let (reader, lookups) = match policy {
+        Some(policy) => {
+            let (bytes, _) = aftertrace_inspector::export::redacted_copy(
+                reader, source, lookups, policy, report,
+            )
+            .map_err(|e| io::Error::other(e.to_string()))?;
+            copy = CaptureReader::from_bytes(bytes).map_err(|e| io::Error::other(e.to_string()))?;
+            copy_lookups = Lookups::new(copy.metadata());
+            (&copy, &copy_lookups)
+        }
+        None => (reader, lookups),
+    };
+    match export_jsonl(reader, lookups, q, dir, report) {
+        Ok(counts) => {
+            let list: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            eprintln!(
+                "aftertrace-inspector: wrote {} ({})",
+                dir.display(),
+                list.join(", ")
+            );
+            Ok(exit::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("aftertrace-inspector: export: {e}");
+            Ok(exit::CANT_CREATE)
+        }
+    }
 }
 
 /// `report --redact`: the report of a redacted copy of the capture, then its ledger.

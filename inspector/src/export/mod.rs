@@ -6,6 +6,7 @@
 
 pub mod atcap;
 pub mod redact;
+pub mod tables;
 
 pub use atcap::{export_atcap, redacted_copy, ExportError, Selection, EXPORT_BLOCK_KIND};
 pub use redact::{Ledger, Policy};
