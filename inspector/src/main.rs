@@ -164,6 +164,8 @@ enum ExportFormat {
     Scap,
     /// Tables as DIR/TABLE.jsonl (README, "Tables").
     Jsonl,
+    /// Tables as DIR/TABLE.parquet (README, "Tables").
+    Parquet,
 }
 
 /// What `export --format atcap` keeps besides --filter and the time selection.
@@ -212,7 +214,7 @@ impl Cmd {
                 | Cmd::Sessions
                 | Cmd::Net
                 | Cmd::Export {
-                    format: ExportFormat::Atcap | ExportFormat::Jsonl,
+                    format: ExportFormat::Atcap | ExportFormat::Jsonl | ExportFormat::Parquet,
                     ..
                 }
         )
@@ -467,7 +469,7 @@ fn main() -> ExitCode {
             export_scap(&reader, output)
         }
         Cmd::Export {
-            format: ExportFormat::Jsonl,
+            format: format @ (ExportFormat::Jsonl | ExportFormat::Parquet),
             output,
             scope,
         } => {
@@ -477,7 +479,16 @@ fn main() -> ExitCode {
                      --filter 'container.name = NAME' or 'proc.pid = N'",
                 );
             }
-            export_tables(&reader, &cli.file, &lookups, &q, policy.clone(), output)
+            let parquet = *format == ExportFormat::Parquet;
+            export_tables(
+                &reader,
+                &cli.file,
+                &lookups,
+                &q,
+                policy.clone(),
+                output,
+                parquet,
+            )
         }
         Cmd::Export {
             format: ExportFormat::Atcap,
@@ -516,7 +527,8 @@ fn export_scap(reader: &CaptureReader, output: &std::path::Path) -> io::Result<u
     Ok(exit::SUCCESS)
 }
 
-/// `export --format jsonl -o DIR`: the tables of the capture (or of its redacted copy).
+/// `export --format jsonl|parquet -o DIR`: the tables of the capture (or of its redacted
+/// copy).
 fn export_tables(
     reader: &CaptureReader,
     source: &std::path::Path,
@@ -524,8 +536,9 @@ fn export_tables(
     q: &Query,
     policy: Option<aftertrace_inspector::export::Policy>,
     dir: &std::path::Path,
+    parquet: bool,
 ) -> io::Result<u8> {
-    use aftertrace_inspector::export::tables::export_jsonl;
+    use aftertrace_inspector::export::tables::{export_jsonl, export_parquet};
     let report = |err: capture_format::Error| {
         eprintln!("aftertrace-inspector: skipped damaged data: {err}");
     };
@@ -543,7 +556,12 @@ fn export_tables(
         }
         None => (reader, lookups),
     };
-    match export_jsonl(reader, lookups, q, dir, report) {
+    let written = if parquet {
+        export_parquet(reader, lookups, q, dir, report)
+    } else {
+        export_jsonl(reader, lookups, q, dir, report)
+    };
+    match written {
         Ok(counts) => {
             let list: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
             eprintln!(

@@ -158,3 +158,74 @@ pub fn export_jsonl(
     }
     Ok(counts)
 }
+
+/// Parquet wants flat, typed columns: a nested value (an object such as `args`, a list
+/// such as `argv`) becomes its JSON text, which DuckDB, Athena and Trino read with their
+/// JSON functions.
+fn flatten(row: &Map<String, Value>) -> Map<String, Value> {
+    row.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Object(_) | Value::Array(_) => Value::from(v.to_string()),
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Writes one table's rows as a Parquet file; the schema is inferred from the rows (types
+/// per column: integers, floats, booleans, strings; a column of mixed types is text).
+fn write_parquet(path: &Path, rows: &[Map<String, Value>]) -> io::Result<()> {
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let err = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::other(format!("{}: {what}: {e}", path.display()))
+    };
+    let flat: Vec<Value> = rows.iter().map(|r| Value::Object(flatten(r))).collect();
+    let schema = if flat.is_empty() {
+        // An empty table still has the columns every table has.
+        Schema::new(vec![
+            Field::new("node", DataType::Utf8, true),
+            Field::new("capture_id", DataType::Utf8, true),
+        ])
+    } else {
+        arrow_json::reader::infer_json_schema_from_iterator(flat.iter().map(Ok))
+            .map_err(|e| err("schema", &e))?
+    };
+    let schema = Arc::new(schema);
+    let file = create_table_file(path)?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None)
+        .map_err(|e| err("writer", &e))?;
+    if !flat.is_empty() {
+        let mut decoder = arrow_json::ReaderBuilder::new(schema)
+            .with_coerce_primitive(true)
+            .build_decoder()
+            .map_err(|e| err("decoder", &e))?;
+        for chunk in flat.chunks(8192) {
+            decoder.serialize(chunk).map_err(|e| err("rows", &e))?;
+            if let Some(batch) = decoder.flush().map_err(|e| err("rows", &e))? {
+                writer.write(&batch).map_err(|e| err("write", &e))?;
+            }
+        }
+    }
+    writer.close().map_err(|e| err("close", &e))?;
+    Ok(())
+}
+
+/// Writes every table as `DIR/TABLE.parquet`; returns (table, rows) per table.
+pub fn export_parquet(
+    reader: &CaptureReader,
+    lookups: &Lookups,
+    q: &Query,
+    dir: &Path,
+    mut on_error: impl FnMut(capture_format::Error),
+) -> io::Result<Vec<(&'static str, usize)>> {
+    let mut counts = Vec::new();
+    for &table in TABLES {
+        let rows = table_rows(reader, lookups, q, table, &mut on_error)?;
+        write_parquet(&table_path(dir, &format!("{table}.parquet"))?, &rows)?;
+        counts.push((table, rows.len()));
+    }
+    Ok(counts)
+}
