@@ -382,7 +382,9 @@ pub fn redact_events(p: &Policy, events: &mut [Event], ledger: &mut Ledger) {
                         }
                         ParamValue::Buffer(_) if typed => {}
                         ParamValue::Buffer(b) => redact_field(p, &mut b.data, what, at, ledger),
-                        ParamValue::Str(v) => redact_field(p, v, what, at, ledger),
+                        ParamValue::Str(v) | ParamValue::Path(v) => {
+                            redact_field(p, v, what, at, ledger)
+                        }
                         ParamValue::StrList { items, .. } => {
                             redact_list(p, items, &what, at, ledger)
                         }
@@ -450,7 +452,7 @@ pub fn sweep_known(events: &mut [Event], snapshot: &mut ProcessSnapshot, ledger:
                     let what = format!("{call} arg {}", param.slot);
                     match &mut param.value {
                         ParamValue::Buffer(b) => sweep(&mut b.data, &what, ts, pid),
-                        ParamValue::Str(v) => sweep(v, &what, ts, pid),
+                        ParamValue::Str(v) | ParamValue::Path(v) => sweep(v, &what, ts, pid),
                         ParamValue::StrList { items, .. } => {
                             for i in items {
                                 sweep(i, &what, ts, pid);
