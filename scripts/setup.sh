@@ -66,4 +66,10 @@ fi
 if [[ ! -e /sys/kernel/tracing/events ]]; then
   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || log "warning: could not mount tracefs"
 fi
+# DuckDB (PyPI) reads the Parquet tables of `export --format parquet` in
+# tests/tests/export_parquet.rs: the oracle a fleet would query them with.
+if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
+  log "installing duckdb (pip)"
+  python3 -m pip install -q duckdb || python3 -m pip install -q --break-system-packages duckdb
+fi
 log "ready"

@@ -8,6 +8,7 @@ pub use aftertrace_analysis::{
     style, summary, syscall_sig, timefmt, views,
 };
 
+pub mod export;
 #[doc(hidden)]
 pub mod fuzz_harness;
 pub mod output;

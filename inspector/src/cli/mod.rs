@@ -44,6 +44,10 @@ pub(crate) mod exit {
     /// The file does not exist or cannot be read, or is not a regular file (a device, a
     /// FIFO).
     pub const NO_INPUT: u8 = 66;
+    /// `export`: the selection holds no record (nothing is written).
+    pub const EMPTY_SELECTION: u8 = 3;
+    /// `export`: the output cannot be created or written (nothing is left behind).
+    pub const CANT_CREATE: u8 = 73;
 }
 
 /// `--around` without `--window` selects this much on each side.
@@ -94,6 +98,11 @@ struct Opts {
     /// With --around: how far on each side (default 5s), e.g. 500ms, 10s, 2m.
     #[arg(long, global = true, value_name = "DURATION", requires = "around")]
     window: Option<String>,
+    /// Mask secrets (export, report): `none`, `default` (what a bare --redact means) or a
+    /// policy FILE (README, "Redaction").
+    #[arg(long, global = true, value_name = "POLICY", num_args = 0..=1,
+          default_missing_value = "default", require_equals = true)]
+    redact: Option<String>,
     /// Colour the text output: auto (when stdout is a terminal and NO_COLOR is not set),
     /// always, never.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
@@ -151,21 +160,44 @@ enum Cmd {
     /// A Markdown incident report: alerts, window, host and containers, process tree,
     /// commands, recovered scripts with sha256, sessions, connections, every gap.
     Report,
-    /// The capture in another tool's format: `--format scap` writes a sysdig/Falco
-    /// capture (sysdig -r, Stratoshark) with the process, fd and user state at the start
-    /// and every syscall as scap enter/exit events.
+    /// A selection as a new self-contained capture (`--format atcap`, the default: the
+    /// records --filter, the time selection, --container and --pid select, with the state
+    /// as of the selection's start restricted to them and an EXPORT block naming the
+    /// source's sha256 and the selection), the tables (`jsonl`, `parquet`), or the whole
+    /// capture in sysdig/Falco's format (`--format scap`, for sysdig -r and Stratoshark).
     Export {
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, default_value = "atcap")]
         format: ExportFormat,
         /// The file to write (created 0600: captures hold secrets).
         #[arg(short = 'o', long, value_name = "OUT")]
         output: PathBuf,
+        #[command(flatten)]
+        scope: ExportScope,
     },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ExportFormat {
+    Atcap,
     Scap,
+    /// Tables as DIR/TABLE.jsonl (README, "Tables").
+    Jsonl,
+    /// Tables as DIR/TABLE.parquet (README, "Tables").
+    Parquet,
+}
+
+/// What `export --format atcap` keeps besides --filter and the time selection.
+#[derive(Args, Clone, PartialEq, Eq)]
+struct ExportScope {
+    /// Only this container: its full id, an id prefix (3+ characters) or its name.
+    #[arg(long, value_name = "ID|NAME")]
+    container: Option<String>,
+    /// Only this process (a pid of the capture).
+    #[arg(long, value_name = "N")]
+    pid: Option<u32>,
+    /// With --pid: also every process below it.
+    #[arg(long, requires = "pid")]
+    with_descendants: bool,
 }
 
 impl Cmd {
@@ -199,6 +231,10 @@ impl Cmd {
                 | Cmd::Files
                 | Cmd::Sessions
                 | Cmd::Net
+                | Cmd::Export {
+                    format: ExportFormat::Atcap | ExportFormat::Jsonl | ExportFormat::Parquet,
+                    ..
+                }
         )
     }
 
@@ -217,7 +253,8 @@ fn fields_text() -> String {
     }
     s.push_str(
         "\nExit codes: 0 success (verify: intact), 1 other failure, 2 verify found damage, \
-         3 verify --key: the signature is missing or does not verify, \
+         3 verify --key: the signature is missing or does not verify (export: it selected \
+         nothing), 73 export cannot write its output, \
          64 bad command line (including a bad --filter or time), 65 not an aftertrace capture, \
          66 the file cannot be read or is not a regular file (device, FIFO).",
     );
@@ -291,7 +328,7 @@ pub fn run() -> ExitCode {
     if selecting && !command.selects() {
         return usage_error(&format!(
             "--filter, --since, --until and --around apply to events, commands, procs, tree, \
-             scripts, files, sessions and net, not to {}",
+             scripts, files, sessions, net and export (atcap, jsonl, parquet), not to {}",
             command.name()
         ));
     }
@@ -306,6 +343,10 @@ pub fn run() -> ExitCode {
             }
         ));
     }
+    let policy = match export::redaction_policy(opts.redact.as_deref(), &command) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e),
+    };
     let filter = match opts.filter.as_deref().map(Filter::parse).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -379,8 +420,57 @@ pub fn run() -> ExitCode {
             let r = reconstruct(&reader, &lookups, None, q.range, report);
             cat::print(&mut out, &r, target)
         }
-        Cmd::Report => report::print(&mut out, &reader, &lookups, &cli.file, q.range, report),
-        Cmd::Export { output, .. } => export::scap(&reader, output),
+        Cmd::Report => match &policy {
+            Some(policy) => export::redacted_report(
+                &mut out,
+                &reader,
+                &cli.file,
+                &lookups,
+                policy.clone(),
+                q.range,
+            ),
+            None => report::print(&mut out, &reader, &lookups, &cli.file, q.range, report),
+        },
+        Cmd::Export {
+            format,
+            output,
+            scope,
+        } => match format {
+            ExportFormat::Scap => {
+                if scope.container.is_some() || scope.pid.is_some() {
+                    return usage_error("--container and --pid apply to --format atcap only");
+                }
+                export::scap(&reader, output)
+            }
+            ExportFormat::Jsonl | ExportFormat::Parquet => {
+                if scope.container.is_some() || scope.pid.is_some() {
+                    return usage_error(
+                        "--container and --pid apply to --format atcap; select tables with \
+                         --filter 'container.name = NAME' or 'proc.pid = N'",
+                    );
+                }
+                export::tables(
+                    &reader,
+                    &cli.file,
+                    &lookups,
+                    &q,
+                    policy.clone(),
+                    output,
+                    *format == ExportFormat::Parquet,
+                )
+            }
+            ExportFormat::Atcap => {
+                let sel = aftertrace_inspector::export::Selection {
+                    filter: opts.filter.clone(),
+                    range: q.range,
+                    container: scope.container.clone(),
+                    pid: scope.pid,
+                    with_descendants: scope.with_descendants,
+                    redact: policy.clone(),
+                };
+                Ok(export::atcap(&reader, &cli.file, &lookups, &sel, output))
+            }
+        },
     }
     .and_then(|code| out.flush().map(|()| code));
     match result {
