@@ -87,21 +87,39 @@ impl Daemon {
     }
 
     /// POSTs `body` to `path`; returns the status code and the response body.
+    ///
+    /// The response is read while the body is still being sent, as an HTTP client must:
+    /// the daemon answers a body it refuses by its Content-Length (413) before reading it
+    /// and closes the connection, so a client that only reads after writing everything
+    /// gets a broken pipe, or a reset that discards the answer, instead of the 413.
     pub fn post(&self, path: &str, body: &[u8], token: Option<&str>) -> Result<(u16, String)> {
         let mut conn = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
         conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reading = conn.try_clone()?;
+        let reader = std::thread::spawn(move || {
+            let mut response = Vec::new();
+            // Bytes read before an error (a reset after the answer) are kept.
+            let result = reading.read_to_end(&mut response);
+            (response, result)
+        });
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
-        write!(
+        let sent = write!(
             conn,
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             body.len()
-        )?;
-        conn.write_all(body)?;
-        let mut response = String::new();
-        conn.read_to_string(&mut response)?;
+        )
+        .and_then(|()| conn.write_all(body));
+        let (response, read) = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the response reader panicked"))?;
+        if response.is_empty() {
+            sent?;
+            read?;
+        }
+        let response = String::from_utf8_lossy(&response).into_owned();
         let code: u16 = response
             .split_whitespace()
             .nth(1)
