@@ -374,10 +374,13 @@ fn a_client_that_stops_reading_a_download_is_dropped() {
         &[],
     )
     .expect("daemon");
-    // 20 MB of incompressible writes make a capture larger than what the sockets' buffers
-    // absorb, so the download must wait on the client.
+    // 30 MB of incompressible writes make a capture larger than what the sockets' buffers
+    // absorb, so the download must wait on the client. Into a file: writes to /dev/null
+    // (and reads of /dev/urandom) keep their length but no bytes in the record.
+    let noise = dir.path().join("noise");
     let dd = std::process::Command::new("dd")
-        .args(["if=/dev/urandom", "of=/dev/null", "bs=256", "count=80000"])
+        .args(["if=/dev/urandom", "bs=256", "count=120000"])
+        .arg(format!("of={}", noise.display()))
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();

@@ -221,9 +221,12 @@ fn captures_go_to_s3_and_survive_an_outage_and_a_restart() {
     std::thread::sleep(Duration::from_secs(2));
 
     // 1. A capture and its manifest go up, in parts: 2 MB of incompressible writes in the
-    // window make sure it takes several.
+    // window make sure it takes several. Into a file: writes to /dev/null (and reads of
+    // /dev/urandom) keep their length but no bytes in the record.
+    let noise = dir.path().join("noise");
     let dd = Command::new("dd")
-        .args(["if=/dev/urandom", "of=/dev/null", "bs=256", "count=8000"])
+        .args(["if=/dev/urandom", "bs=256", "count=8000"])
+        .arg(format!("of={}", noise.display()))
         .stderr(Stdio::null())
         .status()
         .unwrap();

@@ -29,7 +29,8 @@ fn decompressed_blocks(bytes: &[u8]) -> (Vec<u8>, Option<Value>) {
         let payload = &bytes[pos + 16..pos + 16 + len];
         match kind {
             0x0010 => all.extend(zstd::decode_all(&payload[48..]).expect("chunk inflates")),
-            0x0020 => all.extend_from_slice(payload),
+            // The index, and the hash chain's links (format 1.1): not compressed.
+            0x0020 | 0x0008 => all.extend_from_slice(payload),
             k if k >= 0x8000 => {
                 if k == 0x8002 {
                     ledger = Some(serde_json::from_slice(payload).expect("ledger JSON"));
