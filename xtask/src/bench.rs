@@ -653,7 +653,7 @@ fn run_mode(
                 let rec = Recorder::start_with(&ctx.bin, &capture, &["--floor", floor])?;
                 let measured = measure_runs(ctx, w, &make, &mut cell);
                 let stopped = rec.stop();
-                let _ = std::fs::remove_file(&capture);
+                peers::remove_capture(&capture);
                 measured?;
                 stopped.map(|_| ())
             }
@@ -663,7 +663,7 @@ fn run_mode(
                 let rec = Recorder::start(&ctx.bin, &capture, snaplen)?;
                 let measured = measure_runs(ctx, w, &make, &mut cell);
                 let stopped = rec.stop();
-                let _ = std::fs::remove_file(&capture);
+                peers::remove_capture(&capture);
                 measured?;
                 stopped.map(|_| ())
             }
@@ -677,7 +677,7 @@ fn run_mode(
                     (Ok(()), Ok(_)) => count_syscalls(ctx, &capture),
                     _ => Ok(0),
                 };
-                let _ = std::fs::remove_file(&capture);
+                peers::remove_capture(&capture);
                 measured?;
                 let stats = stats?;
                 let syscalls = syscalls?;
@@ -865,7 +865,7 @@ fn size_mix(ctx: &Ctx, results: &mut Results, iters: &[(Kind, u64)]) -> Result<(
                 .problems
                 .push(format!("size mix --snaplen {snaplen}: {e:#}")),
         }
-        let _ = std::fs::remove_file(&capture);
+        peers::remove_capture(&capture);
     }
     Ok(())
 }
@@ -929,7 +929,7 @@ fn ramp(ctx: &Ctx, results: &mut Results) -> Result<()> {
                 })
             };
             let r = step();
-            let _ = std::fs::remove_file(&capture);
+            peers::remove_capture(&capture);
             match r {
                 Ok(s) => {
                     let lost = s.lost;

@@ -103,6 +103,19 @@ fn demo(output: &Path) -> Result<()> {
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    // The recorder never writes over an existing name: a demo run again replaces its own
+    // earlier capture and sidecars, which it says.
+    if output.exists() {
+        eprintln!(
+            "xtask: replacing the earlier demo capture {}",
+            output.display()
+        );
+    }
+    for suffix in ["", ".partial", ".sha256", ".sig"] {
+        let mut path = output.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
     let image = aftertrace_tests::podman::ensure_test_image()
         .context("building the podman test image for the demo container")?;
 

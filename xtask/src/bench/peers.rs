@@ -185,6 +185,17 @@ pub struct RecorderStats {
     pub capture_bytes: u64,
 }
 
+/// Removes a capture of an earlier run and its sidecars: the recorder refuses to write
+/// over an existing name (`.partial`, `.sha256`, `.sig` included), by design.
+pub fn remove_capture(capture: &Path) {
+    let _ = std::fs::remove_file(capture);
+    for suffix in [".partial", ".sha256", ".sig"] {
+        let mut sidecar = capture.as_os_str().to_owned();
+        sidecar.push(suffix);
+        let _ = std::fs::remove_file(sidecar);
+    }
+}
+
 impl Recorder {
     pub fn start(bin: &Path, capture: &Path, snaplen: u32) -> Result<Recorder> {
         Recorder::start_with(bin, capture, &["--snaplen", &snaplen.to_string()])
@@ -192,7 +203,7 @@ impl Recorder {
 
     /// A recorder with `args` added to `record` (none: its default settings).
     pub fn start_with(bin: &Path, capture: &Path, args: &[&str]) -> Result<Recorder> {
-        let _ = std::fs::remove_file(capture);
+        remove_capture(capture);
         let mut cmd = Command::new(bin.join("aftertrace-recorder"));
         cmd.args(["record", "--duration", "600s"])
             .args(args)
